@@ -1,0 +1,71 @@
+/* jingle_stanza.c - libstrophe stanza objects <-> Jingle model. */
+#include <stdio.h>
+#include <string.h>
+
+#include "buf.h"
+#include "jingle_stanza.h"
+
+#define MAX_ATTRS 48
+
+static int walk(struct jingle_reader *r, xmpp_stanza_t *st, const char *inherited_ns)
+{
+    if (xmpp_stanza_is_text(st)) {
+        const char *t = xmpp_stanza_get_text_ptr(st);
+        return t ? jingle_reader_text(r, t, strlen(t)) : 0;
+    }
+    const char *name = xmpp_stanza_get_name(st);
+    if (!name)
+        return 0;
+    const char *ns = xmpp_stanza_get_ns(st);
+    if (!ns)
+        ns = inherited_ns;
+    const char *attrs[2 * MAX_ATTRS + 2];
+    int n = xmpp_stanza_get_attribute_count(st);
+    if (n > MAX_ATTRS)
+        n = MAX_ATTRS;
+    int got = xmpp_stanza_get_attributes(st, attrs, 2 * MAX_ATTRS);
+    if (got < 0)
+        got = 0;
+    /* libstrophe lists xmlns among the attributes; the reader must not
+     * mistake it for a Jingle attribute, and it is harmless as one. */
+    attrs[got] = NULL;
+    if (jingle_reader_start(r, ns, name, attrs))
+        return -1;
+    for (xmpp_stanza_t *c = xmpp_stanza_get_children(st); c; c = xmpp_stanza_get_next(c))
+        if (walk(r, c, ns))
+            return -1;
+    return jingle_reader_end(r);
+}
+
+struct jingle *jingle_from_stanza(xmpp_stanza_t *stanza, struct jingle_error *err)
+{
+    struct jingle_reader *r = jingle_reader_new();
+    if (!r) {
+        if (err)
+            snprintf(err->what, sizeof(err->what), "out of memory");
+        return NULL;
+    }
+    struct jingle *j = NULL;
+    if (walk(r, stanza, NULL) == 0)
+        j = jingle_reader_finish(r, err);
+    else if (err)
+        snprintf(err->what, sizeof(err->what), "%s",
+                 jingle_reader_error(r) ? jingle_reader_error(r) : "invalid Jingle");
+    jingle_reader_free(r);
+    return j;
+}
+
+xmpp_stanza_t *jingle_to_stanza(xmpp_ctx_t *ctx, const struct sdp_session *sdp,
+                                const struct jingle_write_opts *o, struct jingle_error *err)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    xmpp_stanza_t *st = NULL;
+    if (jingle_write(sdp, o, &b, err) == 0) {
+        st = xmpp_stanza_new_from_string(ctx, b.data);
+        if (!st && err)
+            snprintf(err->what, sizeof(err->what), "libstrophe could not build the stanza");
+    }
+    buf_free(&b);
+    return st;
+}
