@@ -1265,8 +1265,52 @@ int jingle_reader_end(struct jingle_reader *r)
     return r->failed ? -1 : 0;
 }
 
+static struct sdp_ssrc *find_ssrc(struct sdp_media *m, uint32_t id)
+{
+    for (struct sdp_ssrc *x = m->ssrcs; x; x = x->next)
+        if (x->ssrc == id)
+            return x;
+    return NULL;
+}
+
+/* Some Jingle clients name SSRCs in an <ssrc-group/> without a <source/>
+ * for them (StanzaJS keeps only the first source of an FID pair). SDP
+ * needs an a=ssrc line for each: give the missing one the cname of the
+ * group's first source, which is what FID and SIM members share. */
+static int repair_ssrc_groups(struct jingle_reader *r, struct sdp_media *m)
+{
+    for (struct sdp_ssrc_group *g = m->ssrc_groups; g; g = g->next) {
+        const char *cname = NULL;
+        struct sdp_ssrc *first = find_ssrc(m, g->ssrcs[0]);
+        for (struct sdp_attr *a = first ? first->attrs : NULL; a; a = a->next)
+            if (strcmp(a->name, "cname") == 0)
+                cname = a->value;
+        for (unsigned i = 0; i < g->nssrcs; i++) {
+            struct sdp_ssrc *x = find_ssrc(m, g->ssrcs[i]);
+            if (x && x->attrs)
+                continue;
+            if (!x) {
+                x = arena_alloc(&r->s->arena, sizeof(*x));
+                if (!x)
+                    return oom(r);
+                x->ssrc = g->ssrcs[i];
+                sdp_list_append(r->s, &m->ssrcs, x);
+            }
+            struct sdp_attr *a = arena_alloc(&r->s->arena, sizeof(*a));
+            if (!a)
+                return oom(r);
+            a->name = dup(r, "cname");
+            a->value = dup(r, cname ? cname : "-");
+            x->attrs = a;
+        }
+    }
+    return 0;
+}
+
 struct jingle *jingle_reader_finish(struct jingle_reader *r, struct jingle_error *err)
 {
+    for (struct sdp_media *m = r->s ? r->s->media : NULL; m && !r->failed; m = m->next)
+        repair_ssrc_groups(r, m);
     if (!r->failed && !r->seen_jingle)
         rfail(r, "no <jingle xmlns='%s'/> element", JINGLE_NS);
     if (!r->failed && r->depth != 0)

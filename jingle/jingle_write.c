@@ -929,6 +929,11 @@ int jingle_write_candidate(const char *candidate, const char *mid, int mline_ind
     }
     if (!mid && om)
         mid = om->mid;
+    /* The transport's credentials: given, else the description's. */
+    if (om && !ufrag && !(candidate && strstr(candidate, " ufrag ")))
+        ufrag = om->ice_ufrag ? om->ice_ufrag : offer->ice_ufrag;
+    if (om && !pwd)
+        pwd = om->ice_pwd ? om->ice_pwd : offer->ice_pwd;
     if (!mid) {
         rc = bad(err, SDP_EINVAL, "candidate has neither sdpMid nor a usable sdpMLineIndex");
         goto out;
