@@ -25,10 +25,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sdp && j->sdp->media) {
         struct sdp_error se;
         struct sdp_session *s = sdp_session_parse(sdp, n, &se);
-        if (!s && j->action != JINGLE_TRANSPORT_INFO) {
-            /* Jingle we accepted produced SDP we reject: a translator bug,
-             * unless the Jingle itself lacks what SDP needs; report it. */
+        if (!s && (j->action == JINGLE_SESSION_INITIATE || j->action == JINGLE_SESSION_ACCEPT)) {
+            /* A whole description we accepted produced SDP we reject: a
+             * browser would get a description it cannot use. (Changes such
+             * as content-add are merged into the session first.) */
             fprintf(stderr, "SDP from accepted Jingle does not parse: %s\n%s\n", se.what, sdp);
+            abort();
         }
         sdp_session_free(s);
     }

@@ -210,6 +210,14 @@ static int need_attr(struct jingle_reader *r, const char **attrs, const char *na
     return 0;
 }
 
+static int check_text(struct jingle_reader *r, const char *v, const char *what)
+{
+    for (const char *c = v; *c; c++)
+        if (((unsigned char)*c < ' ' && *c != '\t') || *c == 0x7f)
+            return rfail(r, "%s contains a control character", what);
+    return 0;
+}
+
 static enum jingle_senders senders_parse(const char *s)
 {
     if (!s)
@@ -233,6 +241,10 @@ static enum kind start_content(struct jingle_reader *r, const char **attrs)
     const char *name;
     if (need_attr(r, attrs, "name", "content", &name))
         return K_SKIP;
+    if (!sdp_is_token(name)) {
+        rfail(r, "content name '%.40s' cannot be an SDP mid (letters, digits and -._~!#$%%&'*+^` only)", name);
+        return K_SKIP;
+    }
     if (r->s->nmedia >= SDP_MAX_MEDIA) {
         rfail(r, "more than %u contents", SDP_MAX_MEDIA);
         return K_SKIP;
@@ -301,15 +313,14 @@ static enum kind start_payload(struct jingle_reader *r, const char **attrs)
     p->pt = (unsigned)id;
     const char *name = get(attrs, "name");
     if (name && *name) {
-        for (const char *c = name; *c; c++)
-            if ((unsigned char)*c <= ' ' || *c == '/') {
-                rfail(r, "payload-type %u: name '%.40s' is not a valid encoding name", p->pt, name);
-                return K_SKIP;
-            }
+        if (!sdp_is_token(name)) {
+            rfail(r, "payload-type %u: name '%.40s' is not a valid encoding name", p->pt, name);
+            return K_SKIP;
+        }
         p->name = dup(r, name);
         if (clock < 0)
             clock = strcmp(m->media ? m->media : "", "video") == 0 ? 90000 : 8000;
-    } else if (p->pt >= 35) {
+    } else if (!sdp_payload_is_static(p->pt)) {
         rfail(r, "payload-type %u: a dynamic payload type needs a name", p->pt);
         return K_SKIP;
     }
@@ -344,25 +355,20 @@ static enum kind start_rtcp_fb(struct jingle_reader *r, const char *name, const 
         const char *type;
         if (need_attr(r, attrs, "type", "rtcp-fb", &type))
             return K_SKIP;
-        for (const char *c = type; *c; c++)
-            if ((unsigned char)*c <= ' ') {
-                rfail(r, "<rtcp-fb type='%.40s'>: type must be one token", type);
-                return K_SKIP;
-            }
+        if (!sdp_is_token(type)) {
+            rfail(r, "<rtcp-fb type='%.40s'>: type must be one token", type);
+            return K_SKIP;
+        }
+        const char *sub = get(attrs, "subtype");
+        if (sub && (!*sub || check_text(r, sub, "rtcp-fb subtype")))
+            return K_SKIP;
         fb->type = dup(r, type);
-        fb->subtype = dup(r, get(attrs, "subtype"));
+        fb->subtype = dup(r, sub);
     }
     sdp_list_append(r->s, r->pt ? &r->pt->fb : &r->m->fb_all, fb);
     return K_LEAF;
 }
 
-static int check_text(struct jingle_reader *r, const char *v, const char *what)
-{
-    for (const char *c = v; *c; c++)
-        if ((unsigned char)*c < ' ' && *c != '\t')
-            return rfail(r, "%s contains a control character", what);
-    return 0;
-}
 
 static enum kind start_hdrext(struct jingle_reader *r, const char **attrs)
 {
@@ -380,7 +386,7 @@ static enum kind start_hdrext(struct jingle_reader *r, const char **attrs)
         return K_SKIP;
     }
     for (const char *c = uri; *c; c++)
-        if ((unsigned char)*c <= ' ') {
+        if ((unsigned char)*c <= ' ' || *c == 0x7f) {
             rfail(r, "<rtp-hdrext uri='%.60s'>: URI must not contain spaces", uri);
             return K_SKIP;
         }
@@ -435,11 +441,10 @@ static enum kind start_source_param(struct jingle_reader *r, const char **attrs)
     if (check_text(r, name, "source parameter name") ||
         (value && check_text(r, value, "source parameter value")))
         return K_SKIP;
-    for (const char *c = name; *c; c++)
-        if (*c == ' ' || *c == ':') {
-            rfail(r, "source %u: parameter name '%.40s' must be one token", r->src->ssrc, name);
-            return K_SKIP;
-        }
+    if (!sdp_is_token(name)) {
+        rfail(r, "source %u: parameter name '%.40s' must be one token", r->src->ssrc, name);
+        return K_SKIP;
+    }
     struct sdp_attr *a = arena_alloc(&r->s->arena, sizeof(*a));
     if (!a) {
         oom(r);
@@ -461,11 +466,10 @@ static enum kind start_ssrc_group(struct jingle_reader *r, const char **attrs)
         oom(r);
         return K_SKIP;
     }
-    for (const char *c = sem; *c; c++)
-        if ((unsigned char)*c <= ' ') {
-            rfail(r, "<ssrc-group semantics='%.40s'>: must be one token", sem);
-            return K_SKIP;
-        }
+    if (!sdp_is_token(sem)) {
+        rfail(r, "<ssrc-group semantics='%.40s'>: must be one token", sem);
+        return K_SKIP;
+    }
     g->semantics = dup(r, sem);
     sdp_list_append(r->s, &r->m->ssrc_groups, g);
     r->sgroup = g;
@@ -533,6 +537,22 @@ static enum kind start_candidate(struct jingle_reader *r, const char **attrs)
     }
     buf_free(&b);
     return k;
+}
+
+static enum kind start_ice_transport(struct jingle_reader *r, const char **attrs)
+{
+    const char *ufrag = get(attrs, "ufrag"), *pwd = get(attrs, "pwd");
+    if (ufrag && !sdp_is_ice_string(ufrag)) {
+        rfail(r, "transport ufrag '%.40s' is not ICE characters (letters, digits, + and /)", ufrag);
+        return K_SKIP;
+    }
+    if (pwd && !sdp_is_ice_string(pwd)) {
+        rfail(r, "transport pwd is not ICE characters (letters, digits, + and /)");
+        return K_SKIP;
+    }
+    r->m->ice_ufrag = dup(r, ufrag);
+    r->m->ice_pwd = dup(r, pwd);
+    return K_TRANSPORT;
 }
 
 static enum kind start_ext(struct jingle_reader *r, const char **attrs, int session)
@@ -610,11 +630,23 @@ static enum kind start_ext(struct jingle_reader *r, const char **attrs, int sess
                 m->nports = (unsigned)n;
                 r->c_ext_port = 1;
             } else if (strcmp(k, "proto") == 0) {
+                if (!*v || strchr(v, ' ')) {
+                    rfail(r, "Epode extension: bad proto '%.40s'", v);
+                    return K_SKIP;
+                }
                 m->proto = dup(r, v);
             } else if (strcmp(k, "media") == 0) {
+                if (!sdp_is_token(v)) {
+                    rfail(r, "Epode extension: bad media '%.40s'", v);
+                    return K_SKIP;
+                }
                 m->media = dup(r, v);
                 r->c_ext_media = 1;
             } else if (strcmp(k, "fmt") == 0) {
+                if (!*v || *v == ' ' || v[strlen(v) - 1] == ' ') {
+                    rfail(r, "Epode extension: bad fmt '%.40s'", v);
+                    return K_SKIP;
+                }
                 m->fmt = dup(r, v);
             } else if (strcmp(k, "c") == 0) {
                 r->c_ext_c = 1;
@@ -715,8 +747,10 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
                 oom(r);
                 return K_SKIP;
             }
-            if (check_text(r, sem, "group semantics"))
+            if (!sdp_is_token(sem)) {
+                rfail(r, "<group semantics='%.40s'>: must be one token", sem);
                 return K_SKIP;
+            }
             g->semantics = dup(r, sem);
             sdp_list_append(r->s, &r->s->groups, g);
             r->group = g;
@@ -744,11 +778,10 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
                 const char *media;
                 if (need_attr(r, attrs, "media", "description", &media))
                     return K_SKIP;
-                for (const char *c = media; *c; c++)
-                    if ((unsigned char)*c <= ' ' || *c == 0x7f) {
-                        rfail(r, "<description media='%.20s'>: not a media type", media);
-                        return K_SKIP;
-                    }
+                if (!sdp_is_token(media)) {
+                    rfail(r, "<description media='%.20s'>: not a media type", media);
+                    return K_SKIP;
+                }
                 r->c_rtp = 1;
                 r->m->media = dup(r, media);
                 return K_DESC;
@@ -757,12 +790,7 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
         }
         if (strcmp(name, "transport") == 0) {
             if (is_ns(ns, JINGLE_NS_ICE_UDP)) {
-                r->m->ice_ufrag = dup(r, get(attrs, "ufrag"));
-                r->m->ice_pwd = dup(r, get(attrs, "pwd"));
-                if ((r->m->ice_ufrag && check_text(r, r->m->ice_ufrag, "ufrag")) ||
-                    (r->m->ice_pwd && check_text(r, r->m->ice_pwd, "pwd")))
-                    return K_SKIP;
-                return K_TRANSPORT;
+                return start_ice_transport(r, attrs);
             }
             if (is_ns(ns, JINGLE_NS_WEBRTC_DC)) {
                 int64_t port, mms;
@@ -802,11 +830,10 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
                     oom(r);
                     return K_SKIP;
                 }
-                for (const char *c = type; *c; c++)
-                    if ((unsigned char)*c <= ' ' || *c == ':') {
-                        rfail(r, "<bandwidth type='%.20s'>: must be one token", type);
-                        return K_SKIP;
-                    }
+                if (!sdp_is_token(type)) {
+                    rfail(r, "<bandwidth type='%.20s'>: must be one token", type);
+                    return K_SKIP;
+                }
                 bw->type = dup(r, type);
                 sdp_list_append(r->s, &r->m->bandwidths, bw);
                 r->bw = bw;
@@ -851,13 +878,13 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
                 return K_SKIP;
             const char *track = get(attrs, "track");
             for (const char *c = id; *c; c++)
-                if ((unsigned char)*c <= ' ') {
+                if ((unsigned char)*c <= ' ' || *c == 0x7f) {
                     rfail(r, "<stream id='%.40s'>: must be one token", id);
                     return K_SKIP;
                 }
             if (track)
                 for (const char *c = track; *c; c++)
-                    if ((unsigned char)*c <= ' ') {
+                    if ((unsigned char)*c <= ' ' || *c == 0x7f) {
                         rfail(r, "<stream track='%.40s'>: must be one token", track);
                         return K_SKIP;
                     }
@@ -946,9 +973,7 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
         return K_SKIP;
     case K_TRANSPORT_DC:
         if (is_ns(ns, JINGLE_NS_ICE_UDP) && strcmp(name, "transport") == 0) {
-            r->m->ice_ufrag = dup(r, get(attrs, "ufrag"));
-            r->m->ice_pwd = dup(r, get(attrs, "pwd"));
-            return K_TRANSPORT;
+            return start_ice_transport(r, attrs);
         }
         return K_SKIP;
     case K_TRANSPORT:
@@ -965,11 +990,10 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
             const char *hash;
             if (need_attr(r, attrs, "hash", "fingerprint", &hash))
                 return K_SKIP;
-            for (const char *c = hash; *c; c++)
-                if ((unsigned char)*c <= ' ') {
-                    rfail(r, "<fingerprint hash='%.20s'>: must be one token", hash);
-                    return K_SKIP;
-                }
+            if (!sdp_is_token(hash)) {
+                rfail(r, "<fingerprint hash='%.20s'>: must be one token", hash);
+                return K_SKIP;
+            }
             const char *setup = get(attrs, "setup");
             if (setup && strcmp(setup, "actpass") != 0 && strcmp(setup, "active") != 0 &&
                 strcmp(setup, "passive") != 0 && strcmp(setup, "holdconn") != 0) {
@@ -1021,11 +1045,10 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
                 rfail(r, "group with more than %u contents", MAX_GROUP_MIDS);
                 return K_SKIP;
             }
-            for (const char *c = cname; *c; c++)
-                if ((unsigned char)*c <= ' ') {
-                    rfail(r, "<group><content name='%.40s'>: must be one token", cname);
-                    return K_SKIP;
-                }
+            if (!sdp_is_token(cname)) {
+                rfail(r, "<group><content name='%.40s'>: not a valid SDP mid", cname);
+                return K_SKIP;
+            }
             r->group->mids[r->group->nmids++] = dup(r, cname);
             return K_LEAF;
         }
@@ -1116,6 +1139,8 @@ static int end_content(struct jingle_reader *r)
         m->fmt = dup(r, "webrtc-datachannel");
     if (!r->c_rtp && sdp_media_is_rtp(m))
         return rfail(r, "an RTP content without an RTP <description/>");
+    if (r->c_rtp && !m->payloads)
+        return rfail(r, "RTP <description/> without any <payload-type/>");
     if (!r->c_ext_port)
         m->port = 9;    /* the JSEP placeholder port: media goes where ICE says */
     if (!r->c_ext_c && !m->c_addrtype) {
@@ -1311,6 +1336,15 @@ struct jingle *jingle_reader_finish(struct jingle_reader *r, struct jingle_error
 {
     for (struct sdp_media *m = r->s ? r->s->media : NULL; m && !r->failed; m = m->next)
         repair_ssrc_groups(r, m);
+    /* A whole description (not a change to one) must be self-contained. */
+    if (!r->failed && (r->j->action == JINGLE_SESSION_INITIATE || r->j->action == JINGLE_SESSION_ACCEPT))
+        for (struct sdp_group *g = r->s->groups; g; g = g->next)
+            for (unsigned i = 0; i < g->nmids; i++)
+                if (!sdp_media_by_mid(r->s, g->mids[i])) {
+                    rfail(r, "<group semantics='%s'> names content '%s', which this %s does not have",
+                          g->semantics, g->mids[i], jingle_action_name(r->j->action));
+                    break;
+                }
     if (!r->failed && !r->seen_jingle)
         rfail(r, "no <jingle xmlns='%s'/> element", JINGLE_NS);
     if (!r->failed && r->depth != 0)

@@ -473,7 +473,8 @@ static void write_transport(struct buf *b, const struct sdp_session *s,
                 if (sdp_parse_uint(m->sctpmap, n, 65535, &v) == 0)
                     port = v;
                 const char *sp2 = sp ? strchr(sp + 1, ' ') : NULL;
-                if (sp2 && strlen(sp2 + 1) < sizeof(tmp)) {
+                if (sp2 && strlen(sp2 + 1) < sizeof(tmp) &&
+                    sdp_parse_uint(sp2 + 1, strlen(sp2 + 1), 65535, &v) == 0) {
                     memcpy(tmp, sp2 + 1, strlen(sp2 + 1) + 1);
                     streams = tmp;
                 }

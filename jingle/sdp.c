@@ -219,6 +219,7 @@ static int all_chars(const char *s, size_t n, int (*ok)(unsigned char))
     return n > 0;
 }
 
+
 static int is_ice_char(unsigned char ch)
 {
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
@@ -241,6 +242,16 @@ static int is_hexcolon(unsigned char ch)
 static int is_visible(unsigned char ch)
 {
     return ch > 0x20 && ch != 0x7f;
+}
+
+int sdp_is_token(const char *s)
+{
+    return s && all_chars(s, strlen(s), is_token_char);
+}
+
+int sdp_is_ice_string(const char *s)
+{
+    return s && all_chars(s, strlen(s), is_ice_char);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1258,8 +1269,7 @@ static int keep_line(struct parser *P, char type, const char *v, size_t n,
     return 0;
 }
 
-/* Static payload types that need no a=rtpmap (RFC 3551). */
-static int static_payload(unsigned pt)
+int sdp_payload_is_static(unsigned pt)
 {
     return pt < 35 && pt != 1 && pt != 2 && pt != 19 && pt != 20 && pt != 21 &&
            pt != 22 && pt != 23 && pt != 24 && pt != 27 && pt != 29 && pt != 30;
@@ -1275,7 +1285,7 @@ static int check_session(struct parser *P)
                             g->semantics, g->mids[i]);
     for (struct sdp_media *m = s->media; m; m = m->next) {
         for (struct sdp_payload *p = m->payloads; p; p = p->next)
-            if (!p->name && !static_payload(p->pt))
+            if (!p->name && !sdp_payload_is_static(p->pt))
                 return fail(P->err, m->line,
                             "m=%s: dynamic payload type %u has no a=rtpmap", m->media, p->pt);
         for (struct sdp_ssrc_group *g = m->ssrc_groups; g; g = g->next)

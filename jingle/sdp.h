@@ -310,6 +310,15 @@ void sdp_list_append(struct sdp_session *s, void *headp, void *node);
 char *sdp_strdup(struct sdp_session *s, const char *str);
 char *sdp_strndup(struct sdp_session *s, const char *str, size_t len);
 
+/* 1 when s is a non-empty RFC 8866 token (what a mid or a group name must
+ * be). */
+int sdp_is_token(const char *s);
+/* 1 when s is made of ICE characters (RFC 8839: letters, digits, + and /). */
+int sdp_is_ice_string(const char *s);
+
+/* 1 for the static RTP payload types of RFC 3551, which need no a=rtpmap. */
+int sdp_payload_is_static(unsigned pt);
+
 /* Parses a decimal number in [min,max]; 0 on success. */
 int sdp_parse_uint(const char *s, size_t len, uint64_t max, uint64_t *out);
 
