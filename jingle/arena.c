@@ -34,6 +34,14 @@ void arena_release(struct arena *a)
 
 void *arena_alloc(struct arena *a, size_t size)
 {
+    void *p = arena_alloc_raw(a, size);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
+void *arena_alloc_raw(struct arena *a, size_t size)
+{
     const size_t align = sizeof(max_align_t);
     size_t need = (size + align - 1) & ~(align - 1);
     if (need < size)
@@ -61,13 +69,12 @@ void *arena_alloc(struct arena *a, size_t size)
     void *p = (char *)b->data + b->used;
     b->used += need;
     a->total += need;
-    memset(p, 0, size);
     return p;
 }
 
 char *arena_strndup(struct arena *a, const char *s, size_t len)
 {
-    char *p = arena_alloc(a, len + 1);
+    char *p = arena_alloc_raw(a, len + 1);
     if (!p)
         return NULL;
     memcpy(p, s, len);

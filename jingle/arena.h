@@ -19,6 +19,8 @@ void arena_release(struct arena *a);
 /* Zeroed memory, aligned for any object; NULL when out of memory or past the
  * limit. */
 void *arena_alloc(struct arena *a, size_t size);
+/* Like arena_alloc, without zeroing: for bytes about to be overwritten. */
+void *arena_alloc_raw(struct arena *a, size_t size);
 /* A NUL-terminated copy of s[0..len). */
 char *arena_strndup(struct arena *a, const char *s, size_t len);
 char *arena_strdup(struct arena *a, const char *s);

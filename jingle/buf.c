@@ -12,6 +12,7 @@ void buf_init(struct buf *b, size_t max)
     b->cap = 0;
     b->max = max ? max : BUF_DEFAULT_MAX;
     b->failed = 0;
+    b->raw_text = 0;
 }
 
 void buf_free(struct buf *b)
@@ -50,7 +51,7 @@ int buf_failed(const struct buf *b)
     return b->failed;
 }
 
-static int buf_grow(struct buf *b, size_t extra)
+int buf_reserve(struct buf *b, size_t extra)
 {
     if (b->failed)
         return -1;
@@ -74,25 +75,6 @@ static int buf_grow(struct buf *b, size_t extra)
     return 0;
 }
 
-void buf_append(struct buf *b, const char *s, size_t n)
-{
-    if (buf_grow(b, n))
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void buf_puts(struct buf *b, const char *s)
-{
-    buf_append(b, s, strlen(s));
-}
-
-void buf_putc(struct buf *b, char c)
-{
-    buf_append(b, &c, 1);
-}
-
 void buf_put_u64(struct buf *b, uint64_t v)
 {
     char tmp[24];
@@ -114,12 +96,31 @@ void buf_put_i64(struct buf *b, int64_t v)
     }
 }
 
+/* Characters that need an entity in XML text or attribute values; NUL
+ * ends the string. */
+static const unsigned char xml_special[256] = {
+    [0] = 1, ['&'] = 1, ['<'] = 1, ['>'] = 1, ['"'] = 1, ['\''] = 1,
+    ['\r'] = 1, ['\n'] = 1, ['\t'] = 1,
+};
+
 void buf_put_xml(struct buf *b, const char *s)
 {
-    const char *run = s;
-    for (; *s; s++) {
+    if (b->raw_text)
+        buf_puts(b, s);
+    else
+        buf_put_xml_strict(b, s);
+}
+
+void buf_put_xml_strict(struct buf *b, const char *s)
+{
+    for (;;) {
+        const char *run = s;
+        while (!xml_special[(unsigned char)*s])
+            s++;
+        buf_append(b, run, (size_t)(s - run));
         const char *rep;
         switch (*s) {
+        case '\0': return;
         case '&': rep = "&amp;"; break;
         case '<': rep = "&lt;"; break;
         case '>': rep = "&gt;"; break;
@@ -127,12 +128,9 @@ void buf_put_xml(struct buf *b, const char *s)
         case '\'': rep = "&apos;"; break;
         case '\r': rep = "&#13;"; break;
         case '\n': rep = "&#10;"; break;
-        case '\t': rep = "&#9;"; break;
-        default: continue;
+        default: rep = "&#9;"; break;
         }
-        buf_append(b, run, (size_t)(s - run));
         buf_puts(b, rep);
-        run = s + 1;
+        s++;
     }
-    buf_append(b, run, (size_t)(s - run));
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "jingle.h"
@@ -1270,7 +1271,10 @@ int jingle_reader_end(struct jingle_reader *r)
                 r->cand->ufrag = tmp.ufrag;
             for (struct sdp_attr *a = tmp.ext; a;) {
                 struct sdp_attr *next = a->next;
-                sdp_list_append(r->s, &r->cand->ext, a);
+                if (strcmp(a->name, "transport") == 0 && strcasecmp(a->value, r->cand->transport) == 0)
+                    r->cand->transport = a->value; /* the case it was written in */
+                else
+                    sdp_list_append(r->s, &r->cand->ext, a);
                 a = next;
             }
         }

@@ -82,22 +82,33 @@ static enum jingle_senders senders_from_direction(enum sdp_direction d,
 /* ------------------------------------------------------------------ */
 /* XML helpers                                                         */
 
-static void attr(struct buf *b, const char *name, const char *value)
+/* ` name="value"`. The name is a literal, so its text is one append. */
+#define attr(b, name, value) attr_lit((b), " " name "=\"", sizeof(" " name "=\"") - 1, (value))
+#define attr_esc(b, name, value) attr_lit_esc((b), " " name "=\"", sizeof(" " name "=\"") - 1, (value))
+#define attr_u(b, name, v) attr_lit_u((b), " " name "=\"", sizeof(" " name "=\"") - 1, (v))
+
+static void attr_lit(struct buf *b, const char *lead, size_t n, const char *value)
 {
     if (!value)
         return;
-    buf_putc(b, ' ');
-    buf_puts(b, name);
-    buf_puts(b, "=\"");
+    buf_append(b, lead, n);
     buf_put_xml(b, value);
     buf_putc(b, '"');
 }
 
-static void attr_u(struct buf *b, const char *name, uint64_t v)
+/* For the caller's strings (JIDs, sid...), which always need escaping. */
+static void attr_lit_esc(struct buf *b, const char *lead, size_t n, const char *value)
 {
-    buf_putc(b, ' ');
-    buf_puts(b, name);
-    buf_puts(b, "=\"");
+    if (!value)
+        return;
+    buf_append(b, lead, n);
+    buf_put_xml_strict(b, value);
+    buf_putc(b, '"');
+}
+
+static void attr_lit_u(struct buf *b, const char *lead, size_t n, uint64_t v)
+{
+    buf_append(b, lead, n);
     buf_put_u64(b, v);
     buf_putc(b, '"');
 }
@@ -134,12 +145,12 @@ static void ext_ensure(struct ext *x)
     }
 }
 
-static void ext_attr(struct ext *x, const char *name, const char *value)
-{
-    /* Attributes are only written before the first line. */
-    ext_ensure(x);
-    attr(x->b, name, value);
-}
+/* Attributes are only written before the first line. */
+#define ext_attr(x, name, value)                                              \
+    do {                                                                      \
+        ext_ensure(x);                                                        \
+        attr((x)->b, name, (value));                                          \
+    } while (0)
 
 static void ext_line_start(struct ext *x)
 {
@@ -255,6 +266,12 @@ static void write_description(struct buf *b, const struct sdp_session *s,
 {
     open_ns(b, "description", JINGLE_NS_RTP);
     attr(b, "media", m->media);
+    /* XEP-0167's ssrc attribute: the primary source, the first of the first
+     * ssrc-group when there is one. StanzaJS rebuilds FID groups from it. */
+    if (m->ssrc_groups)
+        attr_u(b, "ssrc", m->ssrc_groups->ssrcs[0]);
+    else if (m->ssrcs)
+        attr_u(b, "ssrc", m->ssrcs->ssrc);
     buf_putc(b, '>');
     for (const struct sdp_payload *p = m->payloads; p; p = p->next) {
         buf_puts(b, "<payload-type");
@@ -378,7 +395,22 @@ static void write_candidate(struct buf *b, const struct sdp_candidate *c)
         attr_u(b, "network", (uint64_t)c->network_id);
     attr_u(b, "port", c->port);
     attr_u(b, "priority", c->priority);
-    attr(b, "protocol", c->transport);
+    /* XEP-0176 writes the protocol in lower case (Conversations skips a
+     * candidate whose protocol is not "udp"); Firefox's "UDP" travels in our
+     * extension so the SDP comes back as written. */
+    char proto[16];
+    size_t pl = strlen(c->transport);
+    int upper = 0;
+    if (pl < sizeof(proto)) {
+        for (size_t i = 0; i <= pl; i++) {
+            char ch = c->transport[i];
+            upper |= ch >= 'A' && ch <= 'Z';
+            proto[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+        }
+        attr(b, "protocol", proto);
+    } else {
+        attr(b, "protocol", c->transport);
+    }
     attr(b, "type", c->type);
     attr(b, "rel-addr", c->raddr);
     if (c->rport >= 0)
@@ -386,7 +418,7 @@ static void write_candidate(struct buf *b, const struct sdp_candidate *c)
     attr(b, "tcptype", c->tcptype);
     if (c->network_cost >= 0)
         attr_u(b, "network-cost", (uint64_t)c->network_cost);
-    if (!c->ext && !c->ufrag) {
+    if (!c->ext && !c->ufrag && !upper) {
         buf_puts(b, "/>");
         return;
     }
@@ -394,6 +426,12 @@ static void write_candidate(struct buf *b, const struct sdp_candidate *c)
     buf_putc(b, '>');
     open_ns(b, "candidate-ext", EPODE_NS_SDP);
     buf_putc(b, '>');
+    if (upper) {
+        buf_puts(b, "transport ");
+        buf_put_xml(b, c->transport);
+        if (c->ufrag || c->ext)
+            buf_putc(b, ' ');
+    }
     if (c->ufrag) {
         buf_puts(b, "ufrag ");
         buf_put_xml(b, c->ufrag);
@@ -792,16 +830,16 @@ static void write_open(struct buf *b, const struct jingle_write_opts *o)
 {
     if (o->wrap_iq) {
         buf_puts(b, "<iq xmlns=\"jabber:client\" type=\"set\"");
-        attr(b, "id", o->iq_id);
-        attr(b, "from", o->iq_from);
-        attr(b, "to", o->iq_to);
+        attr_esc(b, "id", o->iq_id);
+        attr_esc(b, "from", o->iq_from);
+        attr_esc(b, "to", o->iq_to);
         buf_putc(b, '>');
     }
     open_ns(b, "jingle", JINGLE_NS);
     attr(b, "action", jingle_action_name(o->action));
-    attr(b, "initiator", o->initiator);
-    attr(b, "responder", o->responder);
-    attr(b, "sid", o->sid);
+    attr_esc(b, "initiator", o->initiator);
+    attr_esc(b, "responder", o->responder);
+    attr_esc(b, "sid", o->sid);
     buf_putc(b, '>');
 }
 
@@ -817,7 +855,7 @@ static void write_close(struct buf *b, const struct jingle_write_opts *o)
         buf_puts(b, "/>");
         if (o->reason_text) {
             buf_puts(b, "<text>");
-            buf_put_xml(b, o->reason_text);
+            buf_put_xml_strict(b, o->reason_text);
             buf_puts(b, "</text>");
         }
         buf_puts(b, "</reason>");
@@ -872,6 +910,10 @@ int jingle_write(const struct sdp_session *s, const struct jingle_write_opts *o,
     if (rc)
         return rc;
     write_open(b, o);
+    /* Strings of a parsed description that held no XML special character
+     * need no escaping: skip the per-character scan. */
+    const int raw_before = b->raw_text;
+    b->raw_text = s && s->xml_safe;
     const int with_contents = s && o->action != JINGLE_SESSION_TERMINATE &&
                               o->action != JINGLE_SESSION_INFO;
     if (with_contents) {
@@ -895,6 +937,7 @@ int jingle_write(const struct sdp_session *s, const struct jingle_write_opts *o,
             write_session_ext(b, s);
         }
     }
+    b->raw_text = raw_before;
     write_close(b, o);
     if (buf_failed(b))
         return bad(err, SDP_ENOMEM, "out of memory or Jingle text too large");

@@ -34,11 +34,13 @@ void sdp_session_free(struct sdp_session *s)
 
 char *sdp_strdup(struct sdp_session *s, const char *str)
 {
+    s->xml_safe = 0;
     return str ? arena_strdup(&s->arena, str) : NULL;
 }
 
 char *sdp_strndup(struct sdp_session *s, const char *str, size_t len)
 {
+    s->xml_safe = 0;
     return arena_strndup(&s->arena, str, len);
 }
 
@@ -136,8 +138,10 @@ struct parser {
     struct sdp_media *m;        /* current media section, NULL at session level */
     struct sdp_error *err;
     int line;
-    /* tails for O(1) appends */
-    struct sdp_media *last_media;
+    /* The parser's own copy of the text, in the arena: tokens inside it are
+     * terminated in place instead of copied. */
+    char *base;
+    char *limit;
 };
 
 static int fail(struct sdp_error *err, int line, const char *fmt, ...)
@@ -199,16 +203,41 @@ static int cur_done(const struct cur *c)
 }
 
 /* Copy helper that reports failure through the parser. */
-#define DUP(P, str, n) arena_strndup(&(P)->s->arena, (str), (n))
+/* A NUL-terminated string for str[0..n). Inside the parser's own copy of
+ * the text the byte after a token is a separator the cursor has already
+ * passed (or a line end), so it is overwritten instead of copying. */
+static char *dup_token(struct parser *P, const char *str, size_t n)
+{
+    if (P->base && str >= P->base && str + n < P->limit) {
+        char *w = P->base + (str - P->base);
+        w[n] = '\0';
+        return w;
+    }
+    return arena_strndup(&P->s->arena, str, n);
+}
+
+#define DUP(P, str, n) dup_token((P), (str), (n))
+
+/* RFC 8866 token-char: printable ASCII except space and a few separators. */
+static const unsigned char token_chars[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
+    ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,
+    ['~'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+    ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
 
 static int is_token_char(unsigned char ch)
 {
-    /* RFC 8866 token-char: printable ASCII except space and a few
-     * separators. */
-    return ch > 0x20 && ch < 0x7f && ch != '"' && ch != '(' && ch != ')' &&
-           ch != ',' && ch != '/' && ch != ':' && ch != ';' && ch != '<' &&
-           ch != '=' && ch != '>' && ch != '?' && ch != '@' && ch != '[' &&
-           ch != '\\' && ch != ']' && ch != '{' && ch != '}';
+    return token_chars[ch];
 }
 
 static int all_chars(const char *s, size_t n, int (*ok)(unsigned char))
@@ -915,7 +944,8 @@ static int parse_attribute(struct parser *P, const char *line, size_t len)
             return fail(P->err, P->line, "a=" lit ": value missing");      \
     } while (0)
 
-    enum sdp_direction dir = colon ? SDP_DIR_NONE : sdp_direction_from_name(line, nn);
+    /* all four direction names have 8 letters */
+    enum sdp_direction dir = colon || nn != 8 ? SDP_DIR_NONE : sdp_direction_from_name(line, nn);
     if (dir != SDP_DIR_NONE) {
         enum sdp_direction *field = m ? &m->direction : &s->direction;
         if (*field != SDP_DIR_NONE)
@@ -1094,6 +1124,7 @@ int sdp_attr_apply(struct sdp_session *s, struct sdp_media *m,
                    const char *line, size_t len, struct sdp_error *err)
 {
     struct parser P = {.s = s, .m = m, .err = err, .line = err ? err->line : 0};
+    s->xml_safe = 0;
     if (len >= 2 && line[0] == 'a' && line[1] == '=') {
         line += 2;
         len -= 2;
@@ -1225,6 +1256,24 @@ static int parse_m_line(struct parser *P, const char *v, size_t n)
     return 0;
 }
 
+/* Length of the run of printable ASCII (0x20..0x7e) at the start of p: the
+ * whole of a browser's SDP. Eight bytes at a time. */
+static size_t ascii_run(const char *p, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        uint64_t del = w ^ (0x7f * ones);
+        if ((w & highs) || ((w - 0x20 * ones) & ~w & highs) || ((del - ones) & ~del & highs))
+            break;
+    }
+    while (i < n && (unsigned char)(p[i] - 0x20) < 0x5f)
+        i++;
+    return i;
+}
+
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
@@ -1320,7 +1369,19 @@ struct sdp_session *sdp_session_parse(const char *text, size_t len,
         return NULL;
     }
     struct parser P = {.s = s, .err = err};
-    const char *p = text, *end = text + len;
+    char *copy = arena_alloc_raw(&s->arena, len + 1);
+    if (!copy) {
+        nomem(err, 0);
+        sdp_session_free(s);
+        return NULL;
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    P.base = copy;
+    P.limit = copy + len + 1;
+    /* before tokens are cut in place: no string will need XML escaping */
+    const int xml_safe = strcspn(copy, "&<>\"'\t") == len;
+    const char *p = copy, *end = copy + len;
     /* The order RFC 8866 gives; one index per line type that may appear. */
     int stage = 0; /* 0 v, 1 o, 2 s, 3 session body, 4 t seen, 5 media */
     int rc = 0;
@@ -1349,6 +1410,9 @@ struct sdp_session *sdp_session_parse(const char *text, size_t len,
             goto out;
         }
         for (size_t i = 0; i < n;) {
+            i += ascii_run(p + i, n - i);
+            if (i == n)
+                break;
             unsigned char ch = (unsigned char)p[i];
             if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
                 rc = fail(err, P.line, "control character (0x%02x) in line", ch);
@@ -1472,6 +1536,7 @@ struct sdp_session *sdp_session_parse(const char *text, size_t len,
         goto out;
     }
     rc = check_session(&P);
+    s->xml_safe = xml_safe;
 out:
     if (rc) {
         sdp_session_free(s);
@@ -1484,6 +1549,7 @@ int sdp_line_apply(struct sdp_session *s, struct sdp_media *m,
                    const char *line, size_t len, struct sdp_error *err)
 {
     struct parser P = {.s = s, .m = m, .err = err, .line = err ? err->line : 0};
+    s->xml_safe = 0;
     if (len < 2 || line[1] != '=')
         return fail(err, P.line, "carried SDP line \"%.*s\" is not \"<type>=<value>\"",
                     (int)(len > 40 ? 40 : len), line);

@@ -252,6 +252,10 @@ struct sdp_session {
     unsigned nmedia;
 
     struct sdp_tails *tails;    /* internal: list tails for O(1) appends */
+    /* internal: set by the parser when the text held none of & < > " ' or
+     * a tab, so writers may skip XML escaping. sdp_strdup() clears it; code
+     * that stores other strings in the model must clear it too. */
+    int xml_safe;
 };
 
 /* A new empty session (v=0 o=- ... s=- t=0 0 are written when the fields are

@@ -240,6 +240,11 @@ static int print_candidates(const struct jingle *j, const struct sdp_session *of
                 buf_puts(&b, ",\"sdpMLineIndex\":");
                 buf_put_u64(&b, (uint64_t)index);
             }
+            if (m->ice_ufrag) {
+                /* after an ICE restart it says which generation is done */
+                buf_puts(&b, ",\"usernameFragment\":");
+                json_str(&b, m->ice_ufrag);
+            }
             buf_puts(&b, "}\n");
         }
     }

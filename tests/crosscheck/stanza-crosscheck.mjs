@@ -139,7 +139,7 @@ const ALLOW = [
   {
     id: 'candidate-id', stages: ['jingle'], field: '<candidate id>',
     reason: 'XEP-0176 makes id REQUIRED; StanzaJS sets it undefined (Protocol.js ' +
-      'convertIntermediateToCandidate). We write a stable id derived from the candidate.',
+      'convertIntermediateToCandidate). We write one, as Conversations, Dino and Gajim do.',
     match: (d) => isCandPath(d.path, 'id') && d.stanza === undefined &&
       typeof d.ours === 'string' && d.ours.length > 0,
   },
@@ -234,8 +234,8 @@ const ALLOW = [
   // ---- what StanzaJS drops and we carry in urn:epode:sdp:0 (or our own elements)
   {
     id: 'rid-simulcast', stages: ['facts'], field: 'a=rid, a=simulcast',
-    reason: 'StanzaJS maps no rid/simulcast (no XEP for them); we carry the lines in ' +
-      'urn:epode:sdp:0.',
+    reason: 'StanzaJS maps no a=rid/a=simulcast (nor does any client in SHAPES.md); we ' +
+      'carry the lines in urn:epode:sdp:0.',
     match: (d) => d.kind === 'stanza-lost' && ['rid', 'simulcast'].includes(d.fact.cat),
   },
   {
@@ -271,7 +271,8 @@ const ALLOW = [
   },
   {
     id: 'rtcp-xr', stages: ['facts'], field: 'a=rtcp-xr',
-    reason: 'No XEP maps RTCP XR; StanzaJS drops it, we carry the line in urn:epode:sdp:0.',
+    reason: 'StanzaJS maps no a=rtcp-xr (Chromium\'s rcvr-rtt=all); we carry the line in ' +
+      'urn:epode:sdp:0.',
     match: (d) => d.kind === 'stanza-lost' && d.fact.cat === 'other' && /^rtcp-xr:/.test(d.fact.text),
   },
   {
@@ -282,20 +283,14 @@ const ALLOW = [
     match: (d) => d.kind === 'stanza-lost' && ['msid-semantic', 'ice-options'].includes(d.fact.cat),
   },
   {
-    id: 'msid-braces', stages: ['facts'], field: 'a=msid with Firefox {uuid} ids',
-    reason: 'Never actually lost: sdp-transform 3.0 cannot parse Firefox\'s braced msid, ' +
-      'so the line lands in `invalid` and is compared as msid here; StanzaJS writes ' +
-      'a=msid from <stream> like we do. Listed in case StanzaJS ever differs.',
-    match: () => false,
-  },
-  {
-    id: 'trickle-ufrag-from-event', stages: ['jingle'], field: 'transport-info <transport ufrag>',
+    id: 'trickle-ufrag-from-event', stages: ['jingle', 'facts'], field: 'transport-info <transport ufrag>',
     reason: 'StanzaJS takes the ufrag only from the candidate line, where Firefox puts none; ' +
       'our caller passes RTCIceCandidate.usernameFragment (--ufrag), which identifies the ' +
       'ICE generation.',
-    match: (d, ctx) => d.path[2] === 'transport' && last(d.path) === 'ufrag' && d.path.length === 4 &&
-      d.stanza === undefined && ctx.event && d.ours === ctx.event.usernameFragment &&
-      !/ ufrag /.test(ctx.event.candidate || ''),
+    match: (d, ctx) => ctx.event && !/ ufrag /.test(ctx.event.candidate || '') && (
+      (d.path && d.path[2] === 'transport' && last(d.path) === 'ufrag' && d.path.length === 4 &&
+        d.stanza === undefined && d.ours === ctx.event.usernameFragment) ||
+      (d.kind === 'stanza-lost' && d.fact.cat === 'ufrag' && d.fact.text === ctx.event.usernameFragment)),
   },
 ];
 
@@ -639,7 +634,8 @@ const results = [];
 const allowedCount = new Map();
 
 class Check {
-  constructor(name) { this.name = name; this.problems = []; this.allowed = []; }
+  constructor(name) { this.name = name; this.problems = []; this.allowed = []; this.notes = []; }
+  note(text) { this.notes.push(text); }
   // Records a difference: accepted if a rule of `stage` matches it, else a problem.
   diff(stage, d, ctx, text) {
     const rule = ALLOW.find((r) => r.stages.includes(stage) && safeMatch(r, d, ctx));
@@ -714,6 +710,7 @@ function makeCtx(origText, extra = {}) {
 function compareJingle(check, oursJ, stanzaJ, ctx) {
   const a = normJingle(oursJ);
   const b = normJingle(stanzaJ);
+  check.note(`jingle: contents ours [${a.contentOrder}], StanzaJS [${b.contentOrder}]`);
   delete a.action; delete b.action; delete a.sid; delete b.sid;
   for (const d of diffJingle(a, b)) {
     check.diff('jingle', d, ctx, `jingle ${d.path.join('/')}: ours ${show(d.ours)}, StanzaJS ${show(d.stanza)}`);
@@ -722,6 +719,7 @@ function compareJingle(check, oursJ, stanzaJ, ctx) {
 
 function compareFacts(check, stage, expected, actual, extraAllowedFrom, ctxBase, label) {
   const ctx = { ...ctxBase, expected, actual };
+  check.note(`${label}: ${expected.size} facts expected, ${actual.size} produced`);
   for (const f of minus(expected, actual)) {
     check.diff(stage, { kind: 'missing', fact: f }, ctx, `${label}: lost ${f.key}`);
   }
@@ -782,6 +780,7 @@ async function checkSdp(file) {
     const ourRT = sdpFacts(ourJingle2Sdp(oursXml, kind, file));
     const stRT = sdpFacts(stanzaToSdp(stanzaJ, role));
     const fctx = { ...ctx, expected: orig, actual: ourRT };
+    c.note(`original ${orig.size} facts, our round trip ${ourRT.size}, StanzaJS's ${stRT.size}`);
     for (const f of minus(orig, ourRT)) {
       const kindOfLoss = stRT.has(f.key) ? 'kept by StanzaJS, lost by us' : 'lost by us and by StanzaJS';
       c.diff('facts', { kind: 'ours-lost', fact: f }, fctx, `facts: ${kindOfLoss}: ${f.key}`);
@@ -844,42 +843,56 @@ async function checkSession(file) {
     await prep();
     const events = JSON.parse(fs.readFileSync(candFile, 'utf8'));
     const first = sdpTransform.parse(sdp).media[0];
+    const readEvents = (jingle, xmlOfUs) => {
+      // What a browser would be handed: StanzaJS's reading, or our jingle2sdp's.
+      const f = new Facts();
+      const evs = xmlOfUs === undefined
+        ? stanzaReadTransportInfo(jingle).map((e) => ({ ...e, usernameFragment: jingle.contents?.[0]?.transport?.usernameFragment }))
+        : cli(['jingle2sdp'], xmlOfUs).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      for (const e of evs) for (const [k, v] of eventFacts(e)) f.set(k, v);
+      return f;
+    };
     let n = 0;
     for (const ev of events) {
       n++;
-      if (ev && !ev.candidate) continue; // Firefox's "" per m-line: StanzaJS sends nothing
-      const label = ev ? `#${n} ${ev.candidate}` : `#${n} null (end of gathering)`;
-      const stIq = st.signal(ev);
-      if (!stIq) { c.fail(`${label}: StanzaJS sent no transport-info`); continue; }
-      const stXml = registry.export('iq', { ...stIq, id: 'stanza-ti' }).toString();
-      const stJ = importIq(stXml);
-      const args = ['candidate', '--sid', sid, '--mid', ev ? ev.sdpMid : String(first.mid)];
-      const ufrag = ev ? ev.usernameFragment : first.iceUfrag;
-      if (ufrag) args.push('--ufrag', ufrag);
-      const ourXml = cli(args, ev ? `${ev.candidate}\n` : '\n');
-      const ourJ = importIq(ourXml);
-      const tctx = makeCtx(null, { event: ev, eoc: !ev || !ev.candidate, oursEoc: EPODE_EXT_EOC.test(ourXml) });
-      // 2. meaning
+      const eoc = !ev || !ev.candidate;
+      const label = ev === null ? `#${n} null (end of gathering)`
+        : ev.candidate ? `#${n} ${ev.candidate}` : `#${n} "" (end of candidates, mid ${ev.sdpMid})`;
       const before = c.problems.length;
-      compareJingle(c, ourJ, stJ, tctx);
-      // what the browser would be given
-      const origEv = ev || { sdpMid: String(first.mid), candidate: '', usernameFragment: first.iceUfrag };
+      // Ours: the CLI's `candidate`, given what RTCPeerConnection's icecandidate event
+      // gives (for the final null: the first m-line, as StanzaJS does).
+      const mid = ev ? ev.sdpMid : String(first.mid);
+      const ufrag = ev ? ev.usernameFragment : first.iceUfrag;
+      const args = ['candidate', '--sid', sid, '--mid', String(mid)];
+      if (ufrag) args.push('--ufrag', ufrag);
+      const ourXml = cli(args, ev && ev.candidate ? `${ev.candidate}\n` : '\n');
+      const ourJ = importIq(ourXml);
+      const origEv = ev || { sdpMid: mid, candidate: '', usernameFragment: ufrag };
       const orig = eventFacts(origEv);
-      const stSelfEvents = stanzaReadTransportInfo(stJ).map((e) => ({ ...e, usernameFragment: stJ.contents?.[0]?.transport?.usernameFragment }));
-      const stSelf = new Facts();
-      for (const e of stSelfEvents) for (const [k, v] of eventFacts(e)) stSelf.set(k, v);
-      const carried = ev ? intersect(orig, stSelf) : stSelf;
-      // 3a. ours read by StanzaJS
-      const fromOurs = new Facts();
-      for (const e of stanzaReadTransportInfo(ourJ)) {
-        for (const [k, v] of eventFacts({ ...e, usernameFragment: ourJ.contents?.[0]?.transport?.usernameFragment })) fromOurs.set(k, v);
+      const tctx = makeCtx(null, { event: ev, eoc, oursEoc: EPODE_EXT_EOC.test(ourXml) });
+      // StanzaJS: onIceCandidate / onIceEndOfCandidates (nothing for Firefox's "").
+      const stIq = ev && !ev.candidate ? null : st.signal(ev);
+      if (!stIq && !(ev && !ev.candidate)) c.fail(`${label}: StanzaJS sent no transport-info`);
+      const stXml = stIq ? registry.export('iq', { ...stIq, id: 'stanza-ti' }).toString() : null;
+      const stJ = stXml ? importIq(stXml) : null;
+      const stSelf = stJ ? readEvents(stJ) : new Facts();
+      // facts: our own round trip must give the browser's event back
+      const ourRT = readEvents(null, ourXml);
+      const fctx = { ...tctx, expected: orig, actual: ourRT };
+      for (const f of minus(orig, ourRT)) c.diff('facts', { kind: 'ours-lost', fact: f }, fctx, `${label}: our round trip loses ${f.key}`);
+      for (const f of minus(ourRT, orig)) c.diff('facts', { kind: 'ours-extra', fact: f }, fctx, `${label}: our round trip invents ${f.key}`);
+      if (stJ) {
+        for (const f of minus(orig, stSelf)) {
+          if (ourRT.has(f.key)) c.diff('facts', { kind: 'stanza-lost', fact: f }, fctx, `${label}: StanzaJS loses, we keep: ${f.key}`);
+        }
+        // 2. meaning
+        compareJingle(c, ourJ, stJ, tctx);
+        const carried = ev ? intersect(orig, stSelf) : stSelf;
+        // 3a. ours read by StanzaJS
+        compareFacts(c, 'to-stanza', carried, readEvents(ourJ), [stSelf, orig], tctx, `${label}: StanzaJS reading our transport-info`);
+        // 3b. StanzaJS's read by us
+        compareFacts(c, 'trickle', carried, readEvents(null, stXml), [stSelf, orig], tctx, `${label}: our jingle2sdp of StanzaJS's transport-info`);
       }
-      compareFacts(c, 'to-stanza', carried, fromOurs, [stSelf, orig], tctx, `${label}: StanzaJS reading our transport-info`);
-      // 3b. StanzaJS's read by us
-      const oursOut = cli(['jingle2sdp'], stXml).split('\n').filter(Boolean).map((l) => JSON.parse(l));
-      const ourFacts = new Facts();
-      for (const e of oursOut) for (const [k, v] of eventFacts(e)) ourFacts.set(k, v);
-      compareFacts(c, 'trickle', carried, ourFacts, [stSelf, orig], tctx, `${label}: our jingle2sdp of StanzaJS's transport-info`);
       if (c.problems.length > before) c.problems.splice(before, 0, `${label}:`);
     }
   });
@@ -929,7 +942,10 @@ async function main() {
     if (ok) passed++; else failed++;
     console.log(`${ok ? 'ok' : 'not ok'} ${i + 1} - ${r.name}`);
     for (const p of r.problems) console.log(`    ${p}`);
-    if (opts.verbose) for (const a of r.allowed) console.log(`    allowed ${a}`);
+    if (opts.verbose) {
+      for (const n of r.notes) console.log(`    note ${n}`);
+      for (const a of r.allowed) console.log(`    allowed ${a}`);
+    }
   });
   console.log('# allowed differences (rule: count):');
   for (const r of ALLOW) console.log(`#   ${r.id}: ${allowedCount.get(r.id) || 0}`);
