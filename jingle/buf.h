@@ -47,6 +47,9 @@ static inline void buf_puts(struct buf *b, const char *s)
     buf_append(b, s, strlen(s));
 }
 
+/* Appends a string literal without measuring it. */
+#define buf_lit(b, lit) buf_append((b), (lit), sizeof(lit) - 1)
+
 static inline void buf_putc(struct buf *b, char c)
 {
     if (b->cap - b->len <= 1 && buf_reserve(b, 1))

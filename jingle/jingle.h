@@ -187,15 +187,26 @@ int jingle_write_candidate(const char *candidate, const char *mid, int mline_ind
 
 /* ---- Reader used by both XML front ends -------------------------- */
 
-/* A SAX-style reader: feed it element starts (namespace, local name,
- * NULL-terminated name/value attribute array), character data and element
- * ends; it builds the model. The namespace of an element is the one in
- * scope (callers resolve inheritance). */
+/* A SAX-style reader: feed it element starts (namespace, local name, the
+ * element's attributes), character data and element ends; it builds the
+ * model. The namespace of an element is the one in scope (callers resolve
+ * inheritance). Attributes are looked up by name, so a front end can answer
+ * from its own structures (a libstrophe stanza's hash table) without
+ * listing them. */
+struct jingle_attrs {
+    /* The value of attribute `name` (no namespace prefix), or NULL. */
+    const char *(*get)(const void *ctx, const char *name);
+    const void *ctx;
+};
+/* A getter for a NULL-terminated {name, value, name, value, ..., NULL}
+ * array passed as ctx. */
+const char *jingle_attrs_array_get(const void *ctx, const char *name);
+
 struct jingle_reader;
 struct jingle_reader *jingle_reader_new(void);
 void jingle_reader_free(struct jingle_reader *r);
 int jingle_reader_start(struct jingle_reader *r, const char *ns, const char *name,
-                        const char **attrs);
+                        const struct jingle_attrs *attrs);
 int jingle_reader_text(struct jingle_reader *r, const char *s, size_t len);
 int jingle_reader_end(struct jingle_reader *r);
 /* Completes the model; returns it (ownership to the caller) or NULL with

@@ -167,12 +167,17 @@ const char *jingle_reader_error(const struct jingle_reader *r)
     return r->failed ? r->error : NULL;
 }
 
-static const char *get(const char **attrs, const char *name)
+const char *jingle_attrs_array_get(const void *ctx, const char *name)
 {
-    for (; attrs && attrs[0]; attrs += 2)
-        if (strcmp(attrs[0], name) == 0)
-            return attrs[1];
+    for (const char *const *a = ctx; a && a[0]; a += 2)
+        if (strcmp(a[0], name) == 0)
+            return a[1];
     return NULL;
+}
+
+static const char *get(const struct jingle_attrs *attrs, const char *name)
+{
+    return attrs->get(attrs->ctx, name);
 }
 
 static char *dup(struct jingle_reader *r, const char *s)
@@ -186,7 +191,7 @@ static char *dup(struct jingle_reader *r, const char *s)
 }
 
 /* A decimal attribute within [0,max]; `def` when absent. -1 on error. */
-static int num_attr(struct jingle_reader *r, const char **attrs, const char *name,
+static int num_attr(struct jingle_reader *r, const struct jingle_attrs *attrs, const char *name,
                     const char *elem, uint64_t max, int64_t def, int64_t *out)
 {
     const char *v = get(attrs, name);
@@ -202,7 +207,7 @@ static int num_attr(struct jingle_reader *r, const char **attrs, const char *nam
     return 0;
 }
 
-static int need_attr(struct jingle_reader *r, const char **attrs, const char *name,
+static int need_attr(struct jingle_reader *r, const struct jingle_attrs *attrs, const char *name,
                      const char *elem, const char **out)
 {
     *out = get(attrs, name);
@@ -229,15 +234,38 @@ static enum jingle_senders senders_parse(const char *s)
     return (enum jingle_senders)-1;
 }
 
-static int is_ns(const char *ns, const char *want)
+/* The namespaces the reader knows, looked up once per element. */
+enum ns {
+    NS_OTHER = 0, NS_JINGLE, NS_RTP, NS_RTCP_FB, NS_HDREXT, NS_SSMA, NS_MSID,
+    NS_GROUPING, NS_DTLS, NS_ICE_UDP, NS_DTLS_SCTP, NS_WEBRTC_DC, NS_EPODE,
+};
+
+static enum ns ns_code(const char *ns)
 {
-    return ns && strcmp(ns, want) == 0;
+    static const struct {
+        const char *uri;
+        enum ns code;
+    } known[] = {
+        {JINGLE_NS, NS_JINGLE}, {JINGLE_NS_RTP, NS_RTP}, {JINGLE_NS_RTCP_FB, NS_RTCP_FB},
+        {JINGLE_NS_HDREXT, NS_HDREXT}, {JINGLE_NS_SSMA, NS_SSMA}, {JINGLE_NS_MSID, NS_MSID},
+        {JINGLE_NS_GROUPING, NS_GROUPING}, {JINGLE_NS_DTLS, NS_DTLS},
+        {JINGLE_NS_ICE_UDP, NS_ICE_UDP}, {JINGLE_NS_DTLS_SCTP, NS_DTLS_SCTP},
+        {JINGLE_NS_WEBRTC_DC, NS_WEBRTC_DC}, {EPODE_NS_SDP, NS_EPODE},
+    };
+    if (!ns)
+        return NS_OTHER;
+    /* lengths tell most of them apart before any comparison */
+    const size_t n = strlen(ns);
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        if (n == strlen(known[i].uri) && memcmp(ns, known[i].uri, n) == 0)
+            return known[i].code;
+    return NS_OTHER;
 }
 
 /* ------------------------------------------------------------------ */
 /* Element starts                                                      */
 
-static enum kind start_content(struct jingle_reader *r, const char **attrs)
+static enum kind start_content(struct jingle_reader *r, const struct jingle_attrs *attrs)
 {
     const char *name;
     if (need_attr(r, attrs, "name", "content", &name))
@@ -287,7 +315,7 @@ static enum kind start_content(struct jingle_reader *r, const char **attrs)
     return K_CONTENT;
 }
 
-static enum kind start_payload(struct jingle_reader *r, const char **attrs)
+static enum kind start_payload(struct jingle_reader *r, const struct jingle_attrs *attrs)
 {
     struct sdp_media *m = r->m;
     int64_t id, clock, channels, ptime, maxptime;
@@ -339,7 +367,7 @@ static enum kind start_payload(struct jingle_reader *r, const char **attrs)
     return K_PT;
 }
 
-static enum kind start_rtcp_fb(struct jingle_reader *r, const char *name, const char **attrs)
+static enum kind start_rtcp_fb(struct jingle_reader *r, const char *name, const struct jingle_attrs *attrs)
 {
     struct sdp_rtcp_fb *fb = arena_alloc(&r->s->arena, sizeof(*fb));
     if (!fb) {
@@ -371,7 +399,7 @@ static enum kind start_rtcp_fb(struct jingle_reader *r, const char *name, const 
 }
 
 
-static enum kind start_hdrext(struct jingle_reader *r, const char **attrs)
+static enum kind start_hdrext(struct jingle_reader *r, const struct jingle_attrs *attrs)
 {
     int64_t id;
     const char *uri;
@@ -413,7 +441,7 @@ static enum kind start_hdrext(struct jingle_reader *r, const char **attrs)
     return K_LEAF;
 }
 
-static enum kind start_source(struct jingle_reader *r, const char **attrs)
+static enum kind start_source(struct jingle_reader *r, const struct jingle_attrs *attrs)
 {
     int64_t ssrc;
     if (!get(attrs, "ssrc")) {
@@ -433,7 +461,7 @@ static enum kind start_source(struct jingle_reader *r, const char **attrs)
     return K_SOURCE;
 }
 
-static enum kind start_source_param(struct jingle_reader *r, const char **attrs)
+static enum kind start_source_param(struct jingle_reader *r, const struct jingle_attrs *attrs)
 {
     const char *name;
     if (need_attr(r, attrs, "name", "parameter", &name))
@@ -457,7 +485,7 @@ static enum kind start_source_param(struct jingle_reader *r, const char **attrs)
     return K_LEAF;
 }
 
-static enum kind start_ssrc_group(struct jingle_reader *r, const char **attrs)
+static enum kind start_ssrc_group(struct jingle_reader *r, const struct jingle_attrs *attrs)
 {
     const char *sem;
     if (need_attr(r, attrs, "semantics", "ssrc-group", &sem))
@@ -477,7 +505,7 @@ static enum kind start_ssrc_group(struct jingle_reader *r, const char **attrs)
     return K_SSRC_GROUP;
 }
 
-static enum kind start_candidate(struct jingle_reader *r, const char **attrs)
+static enum kind start_candidate(struct jingle_reader *r, const struct jingle_attrs *attrs)
 {
     /* Rebuild the SDP candidate text and parse it with the SDP parser, so a
      * Jingle candidate is held to exactly the rules of an SDP one. */
@@ -540,7 +568,7 @@ static enum kind start_candidate(struct jingle_reader *r, const char **attrs)
     return k;
 }
 
-static enum kind start_ice_transport(struct jingle_reader *r, const char **attrs)
+static enum kind start_ice_transport(struct jingle_reader *r, const struct jingle_attrs *attrs)
 {
     const char *ufrag = get(attrs, "ufrag"), *pwd = get(attrs, "pwd");
     if (ufrag && !sdp_is_ice_string(ufrag)) {
@@ -556,15 +584,19 @@ static enum kind start_ice_transport(struct jingle_reader *r, const char **attrs
     return K_TRANSPORT;
 }
 
-static enum kind start_ext(struct jingle_reader *r, const char **attrs, int session)
+static enum kind start_ext(struct jingle_reader *r, const struct jingle_attrs *attrs, int session)
 {
     r->ext_session = session;
     r->j->has_epode_ext |= session;
     struct sdp_session *s = r->s;
     struct sdp_media *m = r->m;
     struct sdp_error se = {0};
-    for (const char **a = attrs; a && a[0]; a += 2) {
-        const char *k = a[0], *v = a[1];
+    static const char *const session_keys[] = {"o", "s", "t", "c", "session-level", "direction", NULL};
+    static const char *const media_keys[] = {"port", "proto", "media", "fmt", "c", "rtcp", "mid", "direction", NULL};
+    for (const char *const *key = session ? session_keys : media_keys; *key; key++) {
+        const char *k = *key, *v = get(attrs, k);
+        if (!v)
+            continue;
         if (check_text(r, v, "Epode extension attribute"))
             return K_SKIP;
         if (session) {
@@ -688,8 +720,9 @@ static enum kind start_ext(struct jingle_reader *r, const char **attrs, int sess
 }
 
 static enum kind start_element(struct jingle_reader *r, enum kind parent,
-                               const char *ns, const char *name, const char **attrs)
+                               const char *ns, const char *name, const struct jingle_attrs *attrs)
 {
+    const enum ns nsc = ns_code(ns);
     switch (parent) {
     case K_ROOT:
         if (strcmp(name, "iq") == 0) {
@@ -702,7 +735,7 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
         /* A bare <jingle/> is read like one inside an <iq/>. */
         /* fall through */
     case K_IQ:
-        if (strcmp(name, "jingle") == 0 && is_ns(ns, JINGLE_NS)) {
+        if (strcmp(name, "jingle") == 0 && (nsc == NS_JINGLE)) {
             if (r->seen_jingle) {
                 rfail(r, "more than one <jingle/> element");
                 return K_SKIP;
@@ -732,14 +765,14 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
             rfail(r, "expected <iq/> or <jingle xmlns='%s'/>, got <%.40s/>", JINGLE_NS, name);
         return K_SKIP;
     case K_JINGLE:
-        if (is_ns(ns, JINGLE_NS)) {
+        if ((nsc == NS_JINGLE)) {
             if (strcmp(name, "content") == 0)
                 return start_content(r, attrs);
             if (strcmp(name, "reason") == 0)
                 return K_REASON;
             return K_SKIP;
         }
-        if (is_ns(ns, JINGLE_NS_GROUPING) && strcmp(name, "group") == 0) {
+        if ((nsc == NS_GROUPING) && strcmp(name, "group") == 0) {
             const char *sem;
             if (need_attr(r, attrs, "semantics", "group", &sem))
                 return K_SKIP;
@@ -757,7 +790,7 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
             r->group = g;
             return K_GROUP;
         }
-        if (is_ns(ns, EPODE_NS_SDP) && strcmp(name, "sdp") == 0)
+        if ((nsc == NS_EPODE) && strcmp(name, "sdp") == 0)
             return start_ext(r, attrs, 1);
         /* Anything else in another namespace is a session-info payload
          * (ringing, active, hold, mute, ...). */
@@ -775,7 +808,7 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
                 return K_SKIP;
             }
             r->c_has_desc = 1;
-            if (is_ns(ns, JINGLE_NS_RTP)) {
+            if ((nsc == NS_RTP)) {
                 const char *media;
                 if (need_attr(r, attrs, "media", "description", &media))
                     return K_SKIP;
@@ -790,10 +823,10 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
             return K_SKIP;
         }
         if (strcmp(name, "transport") == 0) {
-            if (is_ns(ns, JINGLE_NS_ICE_UDP)) {
+            if ((nsc == NS_ICE_UDP)) {
                 return start_ice_transport(r, attrs);
             }
-            if (is_ns(ns, JINGLE_NS_WEBRTC_DC)) {
+            if ((nsc == NS_WEBRTC_DC)) {
                 int64_t port, mms;
                 if (num_attr(r, attrs, "sctp-port", "transport", 65535, -1, &port) ||
                     num_attr(r, attrs, "max-message-size", "transport", INT64_MAX, -1, &mms))
@@ -807,11 +840,11 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
             }
             return K_SKIP;
         }
-        if (is_ns(ns, EPODE_NS_SDP) && strcmp(name, "sdp") == 0)
+        if ((nsc == NS_EPODE) && strcmp(name, "sdp") == 0)
             return start_ext(r, attrs, 0);
         return K_SKIP;
     case K_DESC:
-        if (is_ns(ns, JINGLE_NS_RTP)) {
+        if ((nsc == NS_RTP)) {
             if (strcmp(name, "payload-type") == 0)
                 return start_payload(r, attrs);
             if (strcmp(name, "rtcp-mux") == 0) {
@@ -853,10 +886,10 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
             }
             return K_SKIP;
         }
-        if (is_ns(ns, JINGLE_NS_RTCP_FB) &&
+        if ((nsc == NS_RTCP_FB) &&
             (strcmp(name, "rtcp-fb") == 0 || strcmp(name, "rtcp-fb-trr-int") == 0))
             return start_rtcp_fb(r, name, attrs);
-        if (is_ns(ns, JINGLE_NS_HDREXT)) {
+        if ((nsc == NS_HDREXT)) {
             if (strcmp(name, "rtp-hdrext") == 0)
                 return start_hdrext(r, attrs);
             if (strcmp(name, "extmap-allow-mixed") == 0) {
@@ -866,14 +899,14 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
             }
             return K_SKIP;
         }
-        if (is_ns(ns, JINGLE_NS_SSMA)) {
+        if ((nsc == NS_SSMA)) {
             if (strcmp(name, "source") == 0)
                 return start_source(r, attrs);
             if (strcmp(name, "ssrc-group") == 0)
                 return start_ssrc_group(r, attrs);
             return K_SKIP;
         }
-        if (is_ns(ns, JINGLE_NS_MSID) && strcmp(name, "stream") == 0) {
+        if ((nsc == NS_MSID) && strcmp(name, "stream") == 0) {
             const char *id;
             if (need_attr(r, attrs, "id", "stream", &id))
                 return K_SKIP;
@@ -901,7 +934,7 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
         }
         return K_SKIP;
     case K_PT:
-        if (is_ns(ns, JINGLE_NS_RTP) && strcmp(name, "parameter") == 0) {
+        if ((nsc == NS_RTP) && strcmp(name, "parameter") == 0) {
             const char *pname = get(attrs, "name");
             const char *value = get(attrs, "value");
             if ((!pname || !*pname) && value && *value) {
@@ -947,16 +980,16 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
             }
             return K_LEAF;
         }
-        if (is_ns(ns, JINGLE_NS_RTCP_FB) &&
+        if ((nsc == NS_RTCP_FB) &&
             (strcmp(name, "rtcp-fb") == 0 || strcmp(name, "rtcp-fb-trr-int") == 0))
             return start_rtcp_fb(r, name, attrs);
         return K_SKIP;
     case K_SOURCE:
-        if ((is_ns(ns, JINGLE_NS_SSMA) || is_ns(ns, JINGLE_NS_RTP)) && strcmp(name, "parameter") == 0)
+        if (((nsc == NS_SSMA) || (nsc == NS_RTP)) && strcmp(name, "parameter") == 0)
             return start_source_param(r, attrs);
         return K_SKIP;
     case K_SSRC_GROUP:
-        if (is_ns(ns, JINGLE_NS_SSMA) && strcmp(name, "source") == 0) {
+        if ((nsc == NS_SSMA) && strcmp(name, "source") == 0) {
             int64_t ssrc;
             if (!get(attrs, "ssrc")) {
                 rfail(r, "<ssrc-group><source/> without the required 'ssrc' attribute");
@@ -973,12 +1006,12 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
         }
         return K_SKIP;
     case K_TRANSPORT_DC:
-        if (is_ns(ns, JINGLE_NS_ICE_UDP) && strcmp(name, "transport") == 0) {
+        if ((nsc == NS_ICE_UDP) && strcmp(name, "transport") == 0) {
             return start_ice_transport(r, attrs);
         }
         return K_SKIP;
     case K_TRANSPORT:
-        if (is_ns(ns, JINGLE_NS_ICE_UDP)) {
+        if ((nsc == NS_ICE_UDP)) {
             if (strcmp(name, "candidate") == 0)
                 return start_candidate(r, attrs);
             if (strcmp(name, "gathering-complete") == 0) {
@@ -987,7 +1020,7 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
             }
             return K_SKIP;
         }
-        if (is_ns(ns, JINGLE_NS_DTLS) && strcmp(name, "fingerprint") == 0) {
+        if ((nsc == NS_DTLS) && strcmp(name, "fingerprint") == 0) {
             const char *hash;
             if (need_attr(r, attrs, "hash", "fingerprint", &hash))
                 return K_SKIP;
@@ -1012,7 +1045,7 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
             r->fp = fp;
             return K_FINGERPRINT;
         }
-        if (is_ns(ns, JINGLE_NS_DTLS_SCTP) && strcmp(name, "sctpmap") == 0) {
+        if ((nsc == NS_DTLS_SCTP) && strcmp(name, "sctpmap") == 0) {
             int64_t number;
             if (num_attr(r, attrs, "number", "sctpmap", 65535, 5000, &number))
                 return K_SKIP;
@@ -1030,15 +1063,15 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
         }
         return K_SKIP;
     case K_CANDIDATE:
-        if (is_ns(ns, EPODE_NS_SDP) && strcmp(name, "candidate-ext") == 0)
+        if ((nsc == NS_EPODE) && strcmp(name, "candidate-ext") == 0)
             return K_CANDIDATE_EXT;
         return K_SKIP;
     case K_EXT:
-        if (is_ns(ns, EPODE_NS_SDP) && strcmp(name, "line") == 0)
+        if ((nsc == NS_EPODE) && strcmp(name, "line") == 0)
             return K_EXT_LINE;
         return K_SKIP;
     case K_GROUP:
-        if (is_ns(ns, JINGLE_NS_GROUPING) && strcmp(name, "content") == 0) {
+        if ((nsc == NS_GROUPING) && strcmp(name, "content") == 0) {
             const char *cname;
             if (need_attr(r, attrs, "name", "group/content", &cname))
                 return K_SKIP;
@@ -1055,7 +1088,7 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
         }
         return K_SKIP;
     case K_REASON:
-        if (is_ns(ns, JINGLE_NS)) {
+        if ((nsc == NS_JINGLE)) {
             if (strcmp(name, "text") == 0)
                 return K_REASON_TEXT;
             if (!r->j->reason)
@@ -1069,7 +1102,7 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
 }
 
 int jingle_reader_start(struct jingle_reader *r, const char *ns, const char *name,
-                        const char **attrs)
+                        const struct jingle_attrs *attrs)
 {
     if (r->failed)
         return -1;
@@ -1171,7 +1204,9 @@ int jingle_reader_end(struct jingle_reader *r)
     enum kind k = r->stack[r->depth].kind;
     char *t = r->text;
     size_t n = r->textlen;
-    struct sdp_error se = {0};
+    struct sdp_error se;
+    se.line = 0;
+    se.what[0] = '\0';
     switch (k) {
     case K_CONTENT:
         end_content(r);

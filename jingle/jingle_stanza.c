@@ -5,7 +5,10 @@
 #include "buf.h"
 #include "jingle_stanza.h"
 
-#define MAX_ATTRS 48
+static const char *stanza_attr(const void *ctx, const char *name)
+{
+    return xmpp_stanza_get_attribute((xmpp_stanza_t *)ctx, name);
+}
 
 static int walk(struct jingle_reader *r, xmpp_stanza_t *st, const char *inherited_ns)
 {
@@ -19,17 +22,9 @@ static int walk(struct jingle_reader *r, xmpp_stanza_t *st, const char *inherite
     const char *ns = xmpp_stanza_get_ns(st);
     if (!ns)
         ns = inherited_ns;
-    const char *attrs[2 * MAX_ATTRS + 2];
-    int n = xmpp_stanza_get_attribute_count(st);
-    if (n > MAX_ATTRS)
-        n = MAX_ATTRS;
-    int got = xmpp_stanza_get_attributes(st, attrs, 2 * MAX_ATTRS);
-    if (got < 0)
-        got = 0;
-    /* libstrophe lists xmlns among the attributes; the reader must not
-     * mistake it for a Jingle attribute, and it is harmless as one. */
-    attrs[got] = NULL;
-    if (jingle_reader_start(r, ns, name, attrs))
+    /* attributes straight from the stanza's own table, by name */
+    const struct jingle_attrs attrs = {stanza_attr, st};
+    if (jingle_reader_start(r, ns, name, &attrs))
         return -1;
     for (xmpp_stanza_t *c = xmpp_stanza_get_children(st); c; c = xmpp_stanza_get_next(c))
         if (walk(r, c, ns))

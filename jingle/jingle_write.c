@@ -159,12 +159,12 @@ static void ext_line_start(struct ext *x)
         buf_putc(x->b, '>');
         x->closed = 1;
     }
-    buf_puts(x->b, "<line>");
+    buf_lit(x->b, "<line>");
 }
 
 static void ext_line_end(struct ext *x)
 {
-    buf_puts(x->b, "</line>");
+    buf_lit(x->b, "</line>");
 }
 
 static void ext_line(struct ext *x, const char *prefix, const char *value)
@@ -181,16 +181,16 @@ static void ext_end(struct ext *x)
     if (!x->open)
         return;
     if (x->closed)
-        buf_puts(x->b, "</sdp>");
+        buf_lit(x->b, "</sdp>");
     else
-        buf_puts(x->b, "/>");
+        buf_lit(x->b, "/>");
 }
 
 static void ext_attrs(struct ext *x, const struct sdp_attr *a)
 {
     for (; a; a = a->next) {
         ext_line_start(x);
-        buf_puts(x->b, "a=");
+        buf_lit(x->b, "a=");
         buf_put_xml(x->b, a->name);
         if (a->value) {
             buf_putc(x->b, ':');
@@ -212,7 +212,7 @@ static void ext_bandwidths(struct ext *x, const struct sdp_bandwidth *bw)
 {
     for (; bw; bw = bw->next) {
         ext_line_start(x);
-        buf_puts(x->b, "b=");
+        buf_lit(x->b, "b=");
         buf_put_xml(x->b, bw->type);
         buf_putc(x->b, ':');
         buf_put_u64(x->b, bw->value);
@@ -223,7 +223,7 @@ static void ext_bandwidths(struct ext *x, const struct sdp_bandwidth *bw)
 static void ext_extmap(struct ext *x, const struct sdp_extmap *e)
 {
     ext_line_start(x);
-    buf_puts(x->b, "a=extmap:");
+    buf_lit(x->b, "a=extmap:");
     buf_put_u64(x->b, e->id);
     if (e->direction != SDP_DIR_NONE) {
         buf_putc(x->b, '/');
@@ -252,7 +252,7 @@ static void write_fb(struct buf *b, const struct sdp_rtcp_fb *fb)
             attr(b, "type", fb->type);
             attr(b, "subtype", fb->subtype);
         }
-        buf_puts(b, "/>");
+        buf_lit(b, "/>");
     }
 }
 
@@ -274,7 +274,7 @@ static void write_description(struct buf *b, const struct sdp_session *s,
         attr_u(b, "ssrc", m->ssrcs->ssrc);
     buf_putc(b, '>');
     for (const struct sdp_payload *p = m->payloads; p; p = p->next) {
-        buf_puts(b, "<payload-type");
+        buf_lit(b, "<payload-type");
         attr_u(b, "id", p->pt);
         attr(b, "name", p->name);
         if (p->name)
@@ -282,7 +282,7 @@ static void write_description(struct buf *b, const struct sdp_session *s,
         if (p->channels)
             attr_u(b, "channels", p->channels);
         if (!p->params && !p->fb && !p->fmtp_raw) {
-            buf_puts(b, "/>");
+            buf_lit(b, "/>");
             continue;
         }
         buf_putc(b, '>');
@@ -291,17 +291,17 @@ static void write_description(struct buf *b, const struct sdp_session *s,
             /* An fmtp that is not key=value (RED's "111/111", DTMF's "0-15"):
              * a parameter with a value and no name, the form Conversations
              * reads as "a=fmtp:<id> <value>". */
-            buf_puts(b, "<parameter");
+            buf_lit(b, "<parameter");
             attr(b, "value", p->fmtp_raw);
-            buf_puts(b, "/>");
+            buf_lit(b, "/>");
         }
         for (const struct sdp_param *q = p->params; q; q = q->next) {
-            buf_puts(b, "<parameter");
+            buf_lit(b, "<parameter");
             attr(b, "name", q->name);
             attr(b, "value", q->value);
-            buf_puts(b, "/>");
+            buf_lit(b, "/>");
         }
-        buf_puts(b, "</payload-type>");
+        buf_lit(b, "</payload-type>");
     }
     write_fb(b, m->fb_all);
     for (const struct sdp_extmap *e = m->extmaps; e; e = e->next) {
@@ -310,7 +310,7 @@ static void write_description(struct buf *b, const struct sdp_session *s,
         attr(b, "uri", e->uri);
         if (e->direction != SDP_DIR_NONE)
             attr(b, "senders", jingle_senders_name(senders_from_direction(e->direction, author)));
-        buf_puts(b, "/>");
+        buf_lit(b, "/>");
     }
     if (m->extmap_allow_mixed || (s->extmap_allow_mixed))
         buf_puts(b, "<extmap-allow-mixed xmlns=\"" JINGLE_NS_HDREXT "\"/>");
@@ -319,42 +319,42 @@ static void write_description(struct buf *b, const struct sdp_session *s,
         attr_u(b, "ssrc", x->ssrc);
         buf_putc(b, '>');
         for (const struct sdp_attr *a = x->attrs; a; a = a->next) {
-            buf_puts(b, "<parameter");
+            buf_lit(b, "<parameter");
             attr(b, "name", a->name);
             attr(b, "value", a->value);
-            buf_puts(b, "/>");
+            buf_lit(b, "/>");
         }
-        buf_puts(b, "</source>");
+        buf_lit(b, "</source>");
     }
     for (const struct sdp_ssrc_group *g = m->ssrc_groups; g; g = g->next) {
         open_ns(b, "ssrc-group", JINGLE_NS_SSMA);
         attr(b, "semantics", g->semantics);
         buf_putc(b, '>');
         for (unsigned i = 0; i < g->nssrcs; i++) {
-            buf_puts(b, "<source");
+            buf_lit(b, "<source");
             attr_u(b, "ssrc", g->ssrcs[i]);
-            buf_puts(b, "/>");
+            buf_lit(b, "/>");
         }
-        buf_puts(b, "</ssrc-group>");
+        buf_lit(b, "</ssrc-group>");
     }
     for (const struct sdp_msid *ms = m->msids; ms; ms = ms->next) {
         open_ns(b, "stream", JINGLE_NS_MSID);
         attr(b, "id", ms->stream);
         attr(b, "track", ms->track);
-        buf_puts(b, "/>");
+        buf_lit(b, "/>");
     }
     for (const struct sdp_bandwidth *bw = m->bandwidths; bw; bw = bw->next) {
-        buf_puts(b, "<bandwidth");
+        buf_lit(b, "<bandwidth");
         attr(b, "type", bw->type);
         buf_putc(b, '>');
         buf_put_u64(b, bw->value);
-        buf_puts(b, "</bandwidth>");
+        buf_lit(b, "</bandwidth>");
     }
     if (m->rtcp_mux)
-        buf_puts(b, "<rtcp-mux/>");
+        buf_lit(b, "<rtcp-mux/>");
     if (m->rtcp_rsize)
-        buf_puts(b, "<rtcp-reduced-size/>");
-    buf_puts(b, "</description>");
+        buf_lit(b, "<rtcp-reduced-size/>");
+    buf_lit(b, "</description>");
 }
 
 static void write_candidate_id(struct buf *b, const struct sdp_candidate *c)
@@ -384,7 +384,7 @@ static void write_candidate_id(struct buf *b, const struct sdp_candidate *c)
 
 static void write_candidate(struct buf *b, const struct sdp_candidate *c)
 {
-    buf_puts(b, "<candidate");
+    buf_lit(b, "<candidate");
     attr_u(b, "component", c->component);
     attr(b, "foundation", c->foundation);
     if (c->generation >= 0)
@@ -419,7 +419,7 @@ static void write_candidate(struct buf *b, const struct sdp_candidate *c)
     if (c->network_cost >= 0)
         attr_u(b, "network-cost", (uint64_t)c->network_cost);
     if (!c->ext && !c->ufrag && !upper) {
-        buf_puts(b, "/>");
+        buf_lit(b, "/>");
         return;
     }
     /* Extensions no XEP names, kept as "name value ..." in our element. */
@@ -427,13 +427,13 @@ static void write_candidate(struct buf *b, const struct sdp_candidate *c)
     open_ns(b, "candidate-ext", EPODE_NS_SDP);
     buf_putc(b, '>');
     if (upper) {
-        buf_puts(b, "transport ");
+        buf_lit(b, "transport ");
         buf_put_xml(b, c->transport);
         if (c->ufrag || c->ext)
             buf_putc(b, ' ');
     }
     if (c->ufrag) {
-        buf_puts(b, "ufrag ");
+        buf_lit(b, "ufrag ");
         buf_put_xml(b, c->ufrag);
         if (c->ext)
             buf_putc(b, ' ');
@@ -445,7 +445,7 @@ static void write_candidate(struct buf *b, const struct sdp_candidate *c)
         if (a->next)
             buf_putc(b, ' ');
     }
-    buf_puts(b, "</candidate-ext></candidate>");
+    buf_lit(b, "</candidate-ext></candidate>");
 }
 
 /* Session-level ICE and DTLS facts (Firefox writes the fingerprint there)
@@ -494,7 +494,7 @@ static void write_transport(struct buf *b, const struct sdp_session *s,
             attr(b, "setup", setup);
             buf_putc(b, '>');
             buf_put_xml(b, fp->value);
-            buf_puts(b, "</fingerprint>");
+            buf_lit(b, "</fingerprint>");
         }
         if (!sdp_media_is_rtp(m) && (m->sctp_port >= 0 || m->sctpmap)) {
             /* XEP-0343's sctpmap. The number is the SCTP port. */
@@ -521,12 +521,12 @@ static void write_transport(struct buf *b, const struct sdp_session *s,
             attr_u(b, "number", port);
             attr(b, "protocol", "webrtc-datachannel");
             attr(b, "streams", streams);
-            buf_puts(b, "/>");
+            buf_lit(b, "/>");
         }
     }
     for (const struct sdp_candidate *c = m->candidates; c; c = c->next)
         write_candidate(b, c);
-    buf_puts(b, "</transport>");
+    buf_lit(b, "</transport>");
 }
 
 /* Media-level facts no XEP carries. */
@@ -562,7 +562,7 @@ static void write_media_ext(struct buf *b, const struct sdp_session *s,
             ext_attr(&x, "c", "");
         } else if (!is_default_c(m->c_addrtype, m->c_address)) {
             ext_ensure(&x);
-            buf_puts(b, " c=\"");
+            buf_lit(b, " c=\"");
             buf_put_xml(b, m->c_addrtype);
             buf_putc(b, ' ');
             buf_put_xml(b, m->c_address);
@@ -570,7 +570,7 @@ static void write_media_ext(struct buf *b, const struct sdp_session *s,
         }
         if (m->rtcp_port >= 0) {
             ext_ensure(&x);
-            buf_puts(b, " rtcp=\"");
+            buf_lit(b, " rtcp=\"");
             buf_put_u64(b, (uint64_t)m->rtcp_port);
             if (m->rtcp_addr) {
                 buf_putc(b, ' ');
@@ -590,7 +590,7 @@ static void write_media_ext(struct buf *b, const struct sdp_session *s,
                 ext_extmap(&x, e);
             for (const struct sdp_rtcp_fb *fb = m->fb_all; fb; fb = fb->next) {
                 ext_line_start(&x);
-                buf_puts(b, "a=rtcp-fb:* ");
+                buf_lit(b, "a=rtcp-fb:* ");
                 buf_put_xml(b, fb->type);
                 if (fb->subtype) {
                     buf_putc(b, ' ');
@@ -600,7 +600,7 @@ static void write_media_ext(struct buf *b, const struct sdp_session *s,
             }
             for (const struct sdp_msid *ms = m->msids; ms; ms = ms->next) {
                 ext_line_start(&x);
-                buf_puts(b, "a=msid:");
+                buf_lit(b, "a=msid:");
                 buf_put_xml(b, ms->stream);
                 if (ms->track) {
                     buf_putc(b, ' ');
@@ -611,7 +611,7 @@ static void write_media_ext(struct buf *b, const struct sdp_session *s,
             for (const struct sdp_ssrc *xs = m->ssrcs; xs; xs = xs->next)
                 for (const struct sdp_attr *a = xs->attrs; a; a = a->next) {
                     ext_line_start(&x);
-                    buf_puts(b, "a=ssrc:");
+                    buf_lit(b, "a=ssrc:");
                     buf_put_u64(b, xs->ssrc);
                     buf_putc(b, ' ');
                     buf_put_xml(b, a->name);
@@ -623,7 +623,7 @@ static void write_media_ext(struct buf *b, const struct sdp_session *s,
                 }
             for (const struct sdp_ssrc_group *g = m->ssrc_groups; g; g = g->next) {
                 ext_line_start(&x);
-                buf_puts(b, "a=ssrc-group:");
+                buf_lit(b, "a=ssrc-group:");
                 buf_put_xml(b, g->semantics);
                 for (unsigned i = 0; i < g->nssrcs; i++) {
                     buf_putc(b, ' ');
@@ -669,7 +669,7 @@ static void write_media_ext(struct buf *b, const struct sdp_session *s,
         }
         for (const struct sdp_rid *r = m->rids; r; r = r->next) {
             ext_line_start(&x);
-            buf_puts(b, "a=rid:");
+            buf_lit(b, "a=rid:");
             buf_put_xml(b, r->id);
             buf_putc(b, ' ');
             buf_put_xml(b, r->direction);
@@ -694,7 +694,7 @@ static void write_session_ext(struct buf *b, const struct sdp_session *s)
     ext_begin(&x, b);
     if (s->o_sess_id) {
         ext_ensure(&x);
-        buf_puts(b, " o=\"");
+        buf_lit(b, " o=\"");
         buf_put_xml(b, s->o_username);
         buf_putc(b, ' ');
         buf_put_xml(b, s->o_sess_id);
@@ -712,7 +712,7 @@ static void write_session_ext(struct buf *b, const struct sdp_session *s)
         ext_attr(&x, "s", s->name);
     if (s->t_start && (strcmp(s->t_start, "0") != 0 || strcmp(s->t_stop, "0") != 0)) {
         ext_ensure(&x);
-        buf_puts(b, " t=\"");
+        buf_lit(b, " t=\"");
         buf_put_xml(b, s->t_start);
         buf_putc(b, ' ');
         buf_put_xml(b, s->t_stop);
@@ -720,7 +720,7 @@ static void write_session_ext(struct buf *b, const struct sdp_session *s)
     }
     if (s->c_addrtype) {
         ext_ensure(&x);
-        buf_puts(b, " c=\"");
+        buf_lit(b, " c=\"");
         buf_put_xml(b, s->c_addrtype);
         buf_putc(b, ' ');
         buf_put_xml(b, s->c_address);
@@ -731,7 +731,7 @@ static void write_session_ext(struct buf *b, const struct sdp_session *s)
     const struct sess_carry sc = sess_carry_of(s);
     if (sc.fingerprint || sc.setup || sc.ufrag || sc.pwd || s->extmap_allow_mixed) {
         ext_ensure(&x);
-        buf_puts(b, " session-level=\"");
+        buf_lit(b, " session-level=\"");
         int first = 1;
         const char *names[5] = {"fingerprint", "setup", "ice-ufrag", "ice-pwd", "extmap-allow-mixed"};
         const int have[5] = {sc.fingerprint, sc.setup, sc.ufrag, sc.pwd, s->extmap_allow_mixed};
@@ -762,7 +762,7 @@ static void write_session_ext(struct buf *b, const struct sdp_session *s)
     if (!sc.fingerprint)
         for (const struct sdp_fingerprint *f = s->fingerprints; f; f = f->next) {
             ext_line_start(&x);
-            buf_puts(b, "a=fingerprint:");
+            buf_lit(b, "a=fingerprint:");
             buf_put_xml(b, f->hash);
             buf_putc(b, ' ');
             buf_put_xml(b, f->value);
@@ -804,7 +804,7 @@ static void write_content(struct buf *b, const struct sdp_session *s,
     if (!creator)
         creator = (a == JINGLE_CONTENT_ADD && o->author == JINGLE_ROLE_RESPONDER)
                       ? "responder" : "initiator";
-    buf_puts(b, "<content");
+    buf_lit(b, "<content");
     attr(b, "creator", creator);
     attr(b, "disposition", m->jingle_disposition);
     attr(b, "name", content_name(s, m, tmp, sizeof(tmp)));
@@ -815,7 +815,7 @@ static void write_content(struct buf *b, const struct sdp_session *s,
         attr(b, "senders", jingle_senders_name(senders_from_direction(d, o->author)));
     }
     if (a == JINGLE_CONTENT_REMOVE || a == JINGLE_CONTENT_REJECT) {
-        buf_puts(b, "/>");
+        buf_lit(b, "/>");
         return;
     }
     buf_putc(b, '>');
@@ -823,13 +823,13 @@ static void write_content(struct buf *b, const struct sdp_session *s,
         write_description(b, s, m, o->author);
     write_transport(b, s, m, full);
     write_media_ext(b, s, m, full);
-    buf_puts(b, "</content>");
+    buf_lit(b, "</content>");
 }
 
 static void write_open(struct buf *b, const struct jingle_write_opts *o)
 {
     if (o->wrap_iq) {
-        buf_puts(b, "<iq xmlns=\"jabber:client\" type=\"set\"");
+        buf_lit(b, "<iq xmlns=\"jabber:client\" type=\"set\"");
         attr_esc(b, "id", o->iq_id);
         attr_esc(b, "from", o->iq_from);
         attr_esc(b, "to", o->iq_to);
@@ -847,22 +847,22 @@ static void write_close(struct buf *b, const struct jingle_write_opts *o)
 {
     if (o->info) {
         open_ns(b, o->info, o->info_ns ? o->info_ns : JINGLE_NS_RTP_INFO);
-        buf_puts(b, "/>");
+        buf_lit(b, "/>");
     }
     if (o->reason) {
-        buf_puts(b, "<reason><");
+        buf_lit(b, "<reason><");
         buf_puts(b, o->reason);
-        buf_puts(b, "/>");
+        buf_lit(b, "/>");
         if (o->reason_text) {
-            buf_puts(b, "<text>");
+            buf_lit(b, "<text>");
             buf_put_xml_strict(b, o->reason_text);
-            buf_puts(b, "</text>");
+            buf_lit(b, "</text>");
         }
-        buf_puts(b, "</reason>");
+        buf_lit(b, "</reason>");
     }
-    buf_puts(b, "</jingle>");
+    buf_lit(b, "</jingle>");
     if (o->wrap_iq)
-        buf_puts(b, "</iq>");
+        buf_lit(b, "</iq>");
 }
 
 static int bad(struct jingle_error *err, int code, const char *what)
@@ -928,11 +928,11 @@ int jingle_write(const struct sdp_session *s, const struct jingle_write_opts *o,
                 attr(b, "semantics", g->semantics);
                 buf_putc(b, '>');
                 for (unsigned i = 0; i < g->nmids; i++) {
-                    buf_puts(b, "<content");
+                    buf_lit(b, "<content");
                     attr(b, "name", g->mids[i]);
-                    buf_puts(b, "/>");
+                    buf_lit(b, "/>");
                 }
-                buf_puts(b, "</group>");
+                buf_lit(b, "</group>");
             }
             write_session_ext(b, s);
         }

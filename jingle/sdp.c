@@ -391,7 +391,7 @@ int sdp_candidate_parse(struct arena *ar, const char *text, size_t len,
 
 void sdp_candidate_write(const struct sdp_candidate *c, struct buf *b)
 {
-    buf_puts(b, "candidate:");
+    buf_lit(b, "candidate:");
     buf_puts(b, c->foundation);
     buf_putc(b, ' ');
     buf_put_u64(b, c->component);
@@ -403,34 +403,34 @@ void sdp_candidate_write(const struct sdp_candidate *c, struct buf *b)
     buf_puts(b, c->address);
     buf_putc(b, ' ');
     buf_put_u64(b, c->port);
-    buf_puts(b, " typ ");
+    buf_lit(b, " typ ");
     buf_puts(b, c->type);
     if (c->raddr) {
-        buf_puts(b, " raddr ");
+        buf_lit(b, " raddr ");
         buf_puts(b, c->raddr);
     }
     if (c->rport >= 0) {
-        buf_puts(b, " rport ");
+        buf_lit(b, " rport ");
         buf_put_u64(b, (uint64_t)c->rport);
     }
     if (c->tcptype) {
-        buf_puts(b, " tcptype ");
+        buf_lit(b, " tcptype ");
         buf_puts(b, c->tcptype);
     }
     if (c->generation >= 0) {
-        buf_puts(b, " generation ");
+        buf_lit(b, " generation ");
         buf_put_u64(b, (uint64_t)c->generation);
     }
     if (c->ufrag) {
-        buf_puts(b, " ufrag ");
+        buf_lit(b, " ufrag ");
         buf_puts(b, c->ufrag);
     }
     if (c->network_id >= 0) {
-        buf_puts(b, " network-id ");
+        buf_lit(b, " network-id ");
         buf_put_u64(b, (uint64_t)c->network_id);
     }
     if (c->network_cost >= 0) {
-        buf_puts(b, " network-cost ");
+        buf_lit(b, " network-cost ");
         buf_put_u64(b, (uint64_t)c->network_cost);
     }
     for (const struct sdp_attr *a = c->ext; a; a = a->next) {
@@ -1586,7 +1586,7 @@ static void put_line(struct buf *b, const char *prefix, const char *value)
     buf_puts(b, prefix);
     if (value)
         buf_puts(b, value);
-    buf_puts(b, "\r\n");
+    buf_lit(b, "\r\n");
 }
 
 static void write_lines(struct buf *b, const struct sdp_line *l, const char *types)
@@ -1597,36 +1597,36 @@ static void write_lines(struct buf *b, const struct sdp_line *l, const char *typ
         buf_putc(b, l->type);
         buf_putc(b, '=');
         buf_puts(b, l->value);
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
 }
 
 static void write_bandwidths(struct buf *b, const struct sdp_bandwidth *bw)
 {
     for (; bw; bw = bw->next) {
-        buf_puts(b, "b=");
+        buf_lit(b, "b=");
         buf_puts(b, bw->type);
         buf_putc(b, ':');
         buf_put_u64(b, bw->value);
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
 }
 
 static void write_fingerprints(struct buf *b, const struct sdp_fingerprint *f)
 {
     for (; f; f = f->next) {
-        buf_puts(b, "a=fingerprint:");
+        buf_lit(b, "a=fingerprint:");
         buf_puts(b, f->hash);
         buf_putc(b, ' ');
         buf_puts(b, f->value);
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
 }
 
 static void write_extmaps(struct buf *b, const struct sdp_extmap *e)
 {
     for (; e; e = e->next) {
-        buf_puts(b, "a=extmap:");
+        buf_lit(b, "a=extmap:");
         buf_put_u64(b, e->id);
         if (e->direction != SDP_DIR_NONE) {
             buf_putc(b, '/');
@@ -1638,27 +1638,27 @@ static void write_extmaps(struct buf *b, const struct sdp_extmap *e)
             buf_putc(b, ' ');
             buf_puts(b, e->attributes);
         }
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
 }
 
 static void write_attrs(struct buf *b, const struct sdp_attr *a)
 {
     for (; a; a = a->next) {
-        buf_puts(b, "a=");
+        buf_lit(b, "a=");
         buf_puts(b, a->name);
         if (a->value) {
             buf_putc(b, ':');
             buf_puts(b, a->value);
         }
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
 }
 
 static void write_fb(struct buf *b, const char *pt, const struct sdp_rtcp_fb *fb)
 {
     for (; fb; fb = fb->next) {
-        buf_puts(b, "a=rtcp-fb:");
+        buf_lit(b, "a=rtcp-fb:");
         buf_puts(b, pt);
         buf_putc(b, ' ');
         buf_puts(b, fb->type);
@@ -1666,13 +1666,13 @@ static void write_fb(struct buf *b, const char *pt, const struct sdp_rtcp_fb *fb
             buf_putc(b, ' ');
             buf_puts(b, fb->subtype);
         }
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
 }
 
 static void write_media(struct buf *b, const struct sdp_media *m)
 {
-    buf_puts(b, "m=");
+    buf_lit(b, "m=");
     buf_puts(b, m->media);
     buf_putc(b, ' ');
     buf_put_u64(b, m->port);
@@ -1691,30 +1691,30 @@ static void write_media(struct buf *b, const struct sdp_media *m)
         buf_putc(b, ' ');
         buf_puts(b, m->fmt ? m->fmt : "");
     }
-    buf_puts(b, "\r\n");
+    buf_lit(b, "\r\n");
     write_lines(b, m->lines, "i");
     if (m->c_addrtype) {
-        buf_puts(b, "c=IN ");
+        buf_lit(b, "c=IN ");
         buf_puts(b, m->c_addrtype);
         buf_putc(b, ' ');
         buf_puts(b, m->c_address);
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
     write_bandwidths(b, m->bandwidths);
     write_lines(b, m->lines, "k");
     if (m->rtcp_port >= 0) {
-        buf_puts(b, "a=rtcp:");
+        buf_lit(b, "a=rtcp:");
         buf_put_u64(b, (uint64_t)m->rtcp_port);
         if (m->rtcp_addr) {
             buf_putc(b, ' ');
             buf_puts(b, m->rtcp_addr);
         }
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
     for (const struct sdp_candidate *c = m->candidates; c; c = c->next) {
-        buf_puts(b, "a=");
+        buf_lit(b, "a=");
         sdp_candidate_write(c, b);
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
     if (m->end_of_candidates)
         put_line(b, "a=end-of-candidates", NULL);
@@ -1733,17 +1733,17 @@ static void write_media(struct buf *b, const struct sdp_media *m)
     if (m->extmap_allow_mixed)
         put_line(b, "a=extmap-allow-mixed", NULL);
     if (m->direction != SDP_DIR_NONE) {
-        buf_puts(b, "a=");
+        buf_lit(b, "a=");
         put_line(b, sdp_direction_name(m->direction), NULL);
     }
     for (const struct sdp_msid *ms = m->msids; ms; ms = ms->next) {
-        buf_puts(b, "a=msid:");
+        buf_lit(b, "a=msid:");
         buf_puts(b, ms->stream);
         if (ms->track) {
             buf_putc(b, ' ');
             buf_puts(b, ms->track);
         }
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
     if (m->rtcp_mux)
         put_line(b, "a=rtcp-mux", NULL);
@@ -1752,10 +1752,22 @@ static void write_media(struct buf *b, const struct sdp_media *m)
     if (m->rtcp_rsize)
         put_line(b, "a=rtcp-rsize", NULL);
     for (const struct sdp_payload *p = m->payloads; p; p = p->next) {
-        char pt[8];
-        snprintf(pt, sizeof(pt), "%u", p->pt);
+        char pt[4]; /* 0..127 */
+        if (p->pt >= 100) {
+            pt[0] = (char)('0' + p->pt / 100);
+            pt[1] = (char)('0' + p->pt / 10 % 10);
+            pt[2] = (char)('0' + p->pt % 10);
+            pt[3] = '\0';
+        } else if (p->pt >= 10) {
+            pt[0] = (char)('0' + p->pt / 10);
+            pt[1] = (char)('0' + p->pt % 10);
+            pt[2] = '\0';
+        } else {
+            pt[0] = (char)('0' + p->pt);
+            pt[1] = '\0';
+        }
         if (p->name) {
-            buf_puts(b, "a=rtpmap:");
+            buf_lit(b, "a=rtpmap:");
             buf_puts(b, pt);
             buf_putc(b, ' ');
             buf_puts(b, p->name);
@@ -1765,11 +1777,11 @@ static void write_media(struct buf *b, const struct sdp_media *m)
                 buf_putc(b, '/');
                 buf_put_u64(b, p->channels);
             }
-            buf_puts(b, "\r\n");
+            buf_lit(b, "\r\n");
         }
         write_fb(b, pt, p->fb);
         if (p->params || p->fmtp_raw) {
-            buf_puts(b, "a=fmtp:");
+            buf_lit(b, "a=fmtp:");
             buf_puts(b, pt);
             buf_putc(b, ' ');
             if (p->fmtp_raw) {
@@ -1783,34 +1795,34 @@ static void write_media(struct buf *b, const struct sdp_media *m)
                         buf_putc(b, ';');
                 }
             }
-            buf_puts(b, "\r\n");
+            buf_lit(b, "\r\n");
         }
     }
     write_fb(b, "*", m->fb_all);
     if (m->ptime) {
-        buf_puts(b, "a=ptime:");
+        buf_lit(b, "a=ptime:");
         buf_put_u64(b, m->ptime);
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
     if (m->maxptime) {
-        buf_puts(b, "a=maxptime:");
+        buf_lit(b, "a=maxptime:");
         buf_put_u64(b, m->maxptime);
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
     if (m->sctp_port >= 0) {
-        buf_puts(b, "a=sctp-port:");
+        buf_lit(b, "a=sctp-port:");
         buf_put_u64(b, (uint64_t)m->sctp_port);
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
     if (m->max_message_size >= 0) {
-        buf_puts(b, "a=max-message-size:");
+        buf_lit(b, "a=max-message-size:");
         buf_put_u64(b, (uint64_t)m->max_message_size);
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
     if (m->sctpmap)
         put_line(b, "a=sctpmap:", m->sctpmap);
     for (const struct sdp_rid *r = m->rids; r; r = r->next) {
-        buf_puts(b, "a=rid:");
+        buf_lit(b, "a=rid:");
         buf_puts(b, r->id);
         buf_putc(b, ' ');
         buf_puts(b, r->direction);
@@ -1818,22 +1830,22 @@ static void write_media(struct buf *b, const struct sdp_media *m)
             buf_putc(b, ' ');
             buf_puts(b, r->params);
         }
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
     if (m->simulcast)
         put_line(b, "a=simulcast:", m->simulcast);
     for (const struct sdp_ssrc_group *g = m->ssrc_groups; g; g = g->next) {
-        buf_puts(b, "a=ssrc-group:");
+        buf_lit(b, "a=ssrc-group:");
         buf_puts(b, g->semantics);
         for (unsigned i = 0; i < g->nssrcs; i++) {
             buf_putc(b, ' ');
             buf_put_u64(b, g->ssrcs[i]);
         }
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
     for (const struct sdp_ssrc *x = m->ssrcs; x; x = x->next) {
         for (const struct sdp_attr *a = x->attrs; a; a = a->next) {
-            buf_puts(b, "a=ssrc:");
+            buf_lit(b, "a=ssrc:");
             buf_put_u64(b, x->ssrc);
             buf_putc(b, ' ');
             buf_puts(b, a->name);
@@ -1841,7 +1853,7 @@ static void write_media(struct buf *b, const struct sdp_media *m)
                 buf_putc(b, ':');
                 buf_puts(b, a->value);
             }
-            buf_puts(b, "\r\n");
+            buf_lit(b, "\r\n");
         }
     }
     write_attrs(b, m->other);
@@ -1850,7 +1862,7 @@ static void write_media(struct buf *b, const struct sdp_media *m)
 int sdp_session_write(const struct sdp_session *s, struct buf *b)
 {
     put_line(b, "v=", "0");
-    buf_puts(b, "o=");
+    buf_lit(b, "o=");
     buf_puts(b, s->o_username ? s->o_username : "-");
     buf_putc(b, ' ');
     buf_puts(b, s->o_sess_id ? s->o_sess_id : "0");
@@ -1862,31 +1874,31 @@ int sdp_session_write(const struct sdp_session *s, struct buf *b)
     buf_puts(b, s->o_addrtype ? s->o_addrtype : "IP4");
     buf_putc(b, ' ');
     buf_puts(b, s->o_address ? s->o_address : "127.0.0.1");
-    buf_puts(b, "\r\n");
+    buf_lit(b, "\r\n");
     put_line(b, "s=", s->name ? s->name : "-");
     write_lines(b, s->lines, "iuep");
     if (s->c_addrtype) {
-        buf_puts(b, "c=IN ");
+        buf_lit(b, "c=IN ");
         buf_puts(b, s->c_addrtype);
         buf_putc(b, ' ');
         buf_puts(b, s->c_address);
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
     write_bandwidths(b, s->bandwidths);
-    buf_puts(b, "t=");
+    buf_lit(b, "t=");
     buf_puts(b, s->t_start ? s->t_start : "0");
     buf_putc(b, ' ');
     buf_puts(b, s->t_stop ? s->t_stop : "0");
-    buf_puts(b, "\r\n");
+    buf_lit(b, "\r\n");
     write_lines(b, s->lines, "trzk");
     for (const struct sdp_group *g = s->groups; g; g = g->next) {
-        buf_puts(b, "a=group:");
+        buf_lit(b, "a=group:");
         buf_puts(b, g->semantics);
         for (unsigned i = 0; i < g->nmids; i++) {
             buf_putc(b, ' ');
             buf_puts(b, g->mids[i]);
         }
-        buf_puts(b, "\r\n");
+        buf_lit(b, "\r\n");
     }
     if (s->extmap_allow_mixed)
         put_line(b, "a=extmap-allow-mixed", NULL);
@@ -1904,7 +1916,7 @@ int sdp_session_write(const struct sdp_session *s, struct buf *b)
     if (s->setup)
         put_line(b, "a=setup:", s->setup);
     if (s->direction != SDP_DIR_NONE) {
-        buf_puts(b, "a=");
+        buf_lit(b, "a=");
         put_line(b, sdp_direction_name(s->direction), NULL);
     }
     write_extmaps(b, s->extmaps);
