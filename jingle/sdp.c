@@ -218,59 +218,42 @@ static char *dup_token(struct parser *P, const char *str, size_t n)
 
 #define DUP(P, str, n) dup_token((P), (str), (n))
 
-/* RFC 8866 token-char: printable ASCII except space and a few separators. */
-static const unsigned char token_chars[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
-    ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,
-    ['~'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
-    ['7'] = 1, ['8'] = 1, ['9'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
-    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
-    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
-    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
-    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
-    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+/* Character classes of the SDP grammar, one bit each, for all_chars(). */
+enum {
+    is_token_char = 1,  /* RFC 8866 token-char */
+    is_ice_char = 2,    /* RFC 8839 ice-char: letters, digits, + and / */
+    is_addr_char = 4,   /* IP addresses and host names (mDNS .local too) */
+    is_hexcolon = 8,    /* fingerprint bytes */
+    is_visible = 16,    /* anything but space and controls (UTF-8 allowed) */
 };
 
-static int is_token_char(unsigned char ch)
-{
-    return token_chars[ch];
-}
+static const unsigned char char_class[256] = {
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+     0, 17, 16, 17, 17, 21, 17, 17, 16, 16, 17, 19, 16, 21, 21, 18,
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 28, 16, 16, 16, 16, 16,
+    16, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23,
+    23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 16, 16, 16, 17, 21,
+    17, 31, 31, 31, 31, 31, 31, 23, 23, 23, 23, 23, 23, 23, 23, 23,
+    23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 16, 17, 16, 17,  0,
+    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
+    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
+    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
+    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
+    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
+    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
+    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
+    16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16,
+};
 
-static int all_chars(const char *s, size_t n, int (*ok)(unsigned char))
+/* 1 when s[0..n) is not empty and every byte is of class `mask`. */
+static int all_chars(const char *s, size_t n, int mask)
 {
+    const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n; i++)
-        if (!ok((unsigned char)s[i]))
+        if (!(char_class[u[i]] & mask))
             return 0;
     return n > 0;
-}
-
-
-static int is_ice_char(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-           (ch >= '0' && ch <= '9') || ch == '+' || ch == '/';
-}
-
-static int is_addr_char(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-           (ch >= '0' && ch <= '9') || ch == '.' || ch == ':' || ch == '-' ||
-           ch == '_' || ch == '%';
-}
-
-static int is_hexcolon(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F') ||
-           (ch >= '0' && ch <= '9') || ch == ':';
-}
-
-static int is_visible(unsigned char ch)
-{
-    return ch > 0x20 && ch != 0x7f;
 }
 
 int sdp_is_token(const char *s)
@@ -887,7 +870,7 @@ static int parse_candidate_attr(struct parser *P, const char *line, size_t n)
 }
 
 static int set_once(struct parser *P, char **field, const char *name,
-                    const char *v, size_t n, int (*ok)(unsigned char))
+                    const char *v, size_t n, int ok)
 {
     if (*field)
         return fail(P->err, P->line, "a=%s: appears twice in the same section", name);
@@ -965,7 +948,7 @@ static int parse_attribute(struct parser *P, const char *line, size_t len)
     }
     if (NAME("ice-options")) {
         NEED_VALUE("ice-options");
-        return set_once(P, m ? &m->ice_options : &s->ice_options, "ice-options", v, vn, NULL);
+        return set_once(P, m ? &m->ice_options : &s->ice_options, "ice-options", v, vn, 0);
     }
     if (NAME("fingerprint")) {
         NEED_VALUE("fingerprint");
@@ -976,7 +959,7 @@ static int parse_attribute(struct parser *P, const char *line, size_t len)
         if (!((vn == 7 && memcmp(v, "actpass", 7) == 0) || (vn == 6 && memcmp(v, "active", 6) == 0) ||
               (vn == 7 && memcmp(v, "passive", 7) == 0) || (vn == 8 && memcmp(v, "holdconn", 8) == 0)))
             return fail(P->err, P->line, "a=setup: must be actpass, active, passive or holdconn");
-        return set_once(P, m ? &m->setup : &s->setup, "setup", v, vn, NULL);
+        return set_once(P, m ? &m->setup : &s->setup, "setup", v, vn, 0);
     }
     if (NAME("extmap")) {
         NEED_VALUE("extmap");
@@ -998,7 +981,7 @@ static int parse_attribute(struct parser *P, const char *line, size_t len)
         }
         if (NAME("msid-semantic")) {
             NEED_VALUE("msid-semantic");
-            return set_once(P, &s->msid_semantic, "msid-semantic", v, vn, NULL);
+            return set_once(P, &s->msid_semantic, "msid-semantic", v, vn, 0);
         }
         if (NAME("ice-lite")) {
             s->ice_lite = 1;
@@ -1081,7 +1064,7 @@ static int parse_attribute(struct parser *P, const char *line, size_t len)
     }
     if (NAME("simulcast")) {
         NEED_VALUE("simulcast");
-        return set_once(P, &m->simulcast, "simulcast", v, vn, NULL);
+        return set_once(P, &m->simulcast, "simulcast", v, vn, 0);
     }
     if (NAME("ptime")) {
         NEED_VALUE("ptime");
@@ -1113,7 +1096,7 @@ static int parse_attribute(struct parser *P, const char *line, size_t len)
     }
     if (NAME("sctpmap")) {
         NEED_VALUE("sctpmap");
-        return set_once(P, &m->sctpmap, "sctpmap", v, vn, NULL);
+        return set_once(P, &m->sctpmap, "sctpmap", v, vn, 0);
     }
     return add_other(P, &m->other, line, nn, v, vn, colon != NULL);
 #undef NAME
@@ -1537,6 +1520,7 @@ struct sdp_session *sdp_session_parse(const char *text, size_t len,
     }
     rc = check_session(&P);
     s->xml_safe = xml_safe;
+    s->text_len = len;
 out:
     if (rc) {
         sdp_session_free(s);

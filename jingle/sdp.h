@@ -256,6 +256,7 @@ struct sdp_session {
      * a tab, so writers may skip XML escaping. sdp_strdup() clears it; code
      * that stores other strings in the model must clear it too. */
     int xml_safe;
+    size_t text_len;    /* length of the parsed text, to size output buffers */
 };
 
 /* A new empty session (v=0 o=- ... s=- t=0 0 are written when the fields are
