@@ -108,6 +108,10 @@ struct jingle {
     /* Set when the session carried an Epode extension at jingle level:
      * the description came from an SDP and round-trips exactly. */
     int has_epode_ext;
+    /* Something the model's strings point into (the stanza it was read
+     * from), released with the model. */
+    void *keep;
+    void (*keep_release)(void *keep);
 };
 
 const char *jingle_action_name(enum jingle_action a);
@@ -197,6 +201,9 @@ struct jingle_attrs {
     /* The value of attribute `name` (no namespace prefix), or NULL. */
     const char *(*get)(const void *ctx, const char *name);
     const void *ctx;
+    /* How many attributes the element has (xmlns declarations excluded),
+     * or -1 when unknown: lets the reader stop looking for optional ones. */
+    int count;
 };
 /* A getter for a NULL-terminated {name, value, name, value, ..., NULL}
  * array passed as ctx. */
@@ -204,6 +211,10 @@ const char *jingle_attrs_array_get(const void *ctx, const char *name);
 
 struct jingle_reader;
 struct jingle_reader *jingle_reader_new(void);
+/* Attribute values and text handed to the reader stay valid as long as the
+ * model: the reader points at them instead of copying. The caller must make
+ * the model hold them (struct jingle's keep). */
+void jingle_reader_borrow_strings(struct jingle_reader *r);
 void jingle_reader_free(struct jingle_reader *r);
 int jingle_reader_start(struct jingle_reader *r, const char *ns, const char *name,
                         const struct jingle_attrs *attrs);

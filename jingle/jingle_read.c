@@ -60,6 +60,7 @@ struct jingle_reader {
     char error[240];
 
     int seen_jingle;
+    int borrow;                     /* attribute strings outlive the model */
     struct sdp_media *m;            /* current content */
     struct sdp_payload *pt;         /* current payload-type */
     int pt_raw;                     /* a parameter without value was seen */
@@ -82,9 +83,11 @@ struct jingle_reader {
     int c_has_dc_transport;
     int c_ext_media;
     int c_ext_port;
-    /* character data of the current text element */
-    char text[MAX_TEXT];
+    /* character data of the current text element, from the arena, grown
+     * on demand up to MAX_TEXT */
+    char *text;
     size_t textlen;
+    size_t textcap;
     /* session-level facts to spread to media at the end */
     char *sess_levels;
 };
@@ -133,6 +136,8 @@ void jingle_free(struct jingle *j)
 {
     if (!j)
         return;
+    if (j->keep && j->keep_release)
+        j->keep_release(j->keep);
     sdp_session_free(j->sdp);
     free(j);
 }
@@ -151,6 +156,11 @@ struct jingle_reader *jingle_reader_new(void)
     buf_init(&r->pt_rawbuf, 4096);
     r->stack[0].kind = K_ROOT;
     return r;
+}
+
+void jingle_reader_borrow_strings(struct jingle_reader *r)
+{
+    r->borrow = 1;
 }
 
 void jingle_reader_free(struct jingle_reader *r)
@@ -184,6 +194,10 @@ static char *dup(struct jingle_reader *r, const char *s)
 {
     if (!s)
         return NULL;
+    if (r->borrow) {
+        r->s->xml_safe = 0;
+        return (char *)s; /* lives as long as the model (jingle.keep) */
+    }
     char *p = sdp_strdup(r->s, s);
     if (!p)
         oom(r);
@@ -242,22 +256,26 @@ enum ns {
 
 static enum ns ns_code(const char *ns)
 {
+#define NS_ENTRY(uri, code) {uri, sizeof(uri) - 1, code}
     static const struct {
         const char *uri;
+        size_t len;
         enum ns code;
     } known[] = {
-        {JINGLE_NS, NS_JINGLE}, {JINGLE_NS_RTP, NS_RTP}, {JINGLE_NS_RTCP_FB, NS_RTCP_FB},
-        {JINGLE_NS_HDREXT, NS_HDREXT}, {JINGLE_NS_SSMA, NS_SSMA}, {JINGLE_NS_MSID, NS_MSID},
-        {JINGLE_NS_GROUPING, NS_GROUPING}, {JINGLE_NS_DTLS, NS_DTLS},
-        {JINGLE_NS_ICE_UDP, NS_ICE_UDP}, {JINGLE_NS_DTLS_SCTP, NS_DTLS_SCTP},
-        {JINGLE_NS_WEBRTC_DC, NS_WEBRTC_DC}, {EPODE_NS_SDP, NS_EPODE},
+        NS_ENTRY(JINGLE_NS, NS_JINGLE), NS_ENTRY(JINGLE_NS_RTP, NS_RTP),
+        NS_ENTRY(JINGLE_NS_RTCP_FB, NS_RTCP_FB), NS_ENTRY(JINGLE_NS_HDREXT, NS_HDREXT),
+        NS_ENTRY(JINGLE_NS_SSMA, NS_SSMA), NS_ENTRY(JINGLE_NS_MSID, NS_MSID),
+        NS_ENTRY(JINGLE_NS_GROUPING, NS_GROUPING), NS_ENTRY(JINGLE_NS_DTLS, NS_DTLS),
+        NS_ENTRY(JINGLE_NS_ICE_UDP, NS_ICE_UDP), NS_ENTRY(JINGLE_NS_DTLS_SCTP, NS_DTLS_SCTP),
+        NS_ENTRY(JINGLE_NS_WEBRTC_DC, NS_WEBRTC_DC), NS_ENTRY(EPODE_NS_SDP, NS_EPODE),
     };
+#undef NS_ENTRY
     if (!ns)
         return NS_OTHER;
     /* lengths tell most of them apart before any comparison */
     const size_t n = strlen(ns);
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-        if (n == strlen(known[i].uri) && memcmp(ns, known[i].uri, n) == 0)
+        if (n == known[i].len && memcmp(ns, known[i].uri, n) == 0)
             return known[i].code;
     return NS_OTHER;
 }
@@ -323,12 +341,18 @@ static enum kind start_payload(struct jingle_reader *r, const struct jingle_attr
         rfail(r, "<payload-type/> without the required 'id' attribute");
         return K_SKIP;
     }
+    const char *name = get(attrs, "name");
     if (num_attr(r, attrs, "id", "payload-type", 127, -1, &id) ||
-        num_attr(r, attrs, "clockrate", "payload-type", UINT32_MAX, -1, &clock) ||
-        num_attr(r, attrs, "channels", "payload-type", 255, 0, &channels) ||
-        num_attr(r, attrs, "ptime", "payload-type", 100000, 0, &ptime) ||
-        num_attr(r, attrs, "maxptime", "payload-type", 100000, 0, &maxptime))
+        num_attr(r, attrs, "clockrate", "payload-type", UINT32_MAX, -1, &clock))
         return K_SKIP;
+    channels = ptime = maxptime = 0;
+    /* id, name and clockrate are the usual ones; look further only when the
+     * element has more */
+    if (attrs->count < 0 || attrs->count > 1 + (name != NULL) + (clock >= 0))
+        if (num_attr(r, attrs, "channels", "payload-type", 255, 0, &channels) ||
+            num_attr(r, attrs, "ptime", "payload-type", 100000, 0, &ptime) ||
+            num_attr(r, attrs, "maxptime", "payload-type", 100000, 0, &maxptime))
+            return K_SKIP;
     for (struct sdp_payload *p = m->payloads; p; p = p->next)
         if (p->pt == (unsigned)id) {
             rfail(r, "payload-type id %u appears twice", (unsigned)id);
@@ -340,7 +364,6 @@ static enum kind start_payload(struct jingle_reader *r, const struct jingle_attr
         return K_SKIP;
     }
     p->pt = (unsigned)id;
-    const char *name = get(attrs, "name");
     if (name && *name) {
         if (!sdp_is_token(name)) {
             rfail(r, "payload-type %u: name '%.40s' is not a valid encoding name", p->pt, name);
@@ -540,10 +563,12 @@ static enum kind start_candidate(struct jingle_reader *r, const struct jingle_at
         {"rel-addr", "raddr"}, {"rel-port", "rport"}, {"tcptype", "tcptype"},
         {"generation", "generation"}, {"network", "network-id"}, {"network-cost", "network-cost"},
     };
-    for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++) {
+    int left = attrs->count < 0 ? -1 : attrs->count - 7 - (get(attrs, "id") != NULL);
+    for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]) && left != 0; i++) {
         const char *v = get(attrs, opt[i][0]);
         if (!v)
             continue;
+        left--;
         buf_putc(&b, ' ');
         buf_puts(&b, opt[i][1]);
         buf_putc(&b, ' ');
@@ -593,33 +618,20 @@ static enum kind start_ext(struct jingle_reader *r, const struct jingle_attrs *a
     struct sdp_error se = {0};
     static const char *const session_keys[] = {"o", "s", "t", "c", "session-level", "direction", NULL};
     static const char *const media_keys[] = {"port", "proto", "media", "fmt", "c", "rtcp", "mid", "direction", NULL};
-    for (const char *const *key = session ? session_keys : media_keys; *key; key++) {
+    int left = attrs->count; /* stop once every attribute was found */
+    for (const char *const *key = session ? session_keys : media_keys; *key && left != 0; key++) {
         const char *k = *key, *v = get(attrs, k);
         if (!v)
             continue;
+        left--;
         if (check_text(r, v, "Epode extension attribute"))
             return K_SKIP;
         if (session) {
             if (strcmp(k, "o") == 0) {
-                /* reuse the SDP parser's o= checks */
-                struct buf b;
-                buf_init(&b, 1024);
-                buf_puts(&b, "v=0\r\no=");
-                buf_puts(&b, v);
-                buf_puts(&b, "\r\ns=-\r\nt=0 0\r\n");
-                struct sdp_session *tmp = buf_failed(&b) ? NULL : sdp_session_parse(b.data, b.len, &se);
-                buf_free(&b);
-                if (!tmp) {
-                    rfail(r, "Epode extension: bad o= value");
+                if (sdp_origin_set(s, v, strlen(v), &se)) {
+                    rfail(r, "Epode extension: bad o= value: %s", se.what);
                     return K_SKIP;
                 }
-                s->o_username = dup(r, tmp->o_username);
-                s->o_sess_id = dup(r, tmp->o_sess_id);
-                s->o_sess_version = dup(r, tmp->o_sess_version);
-                s->o_nettype = dup(r, tmp->o_nettype);
-                s->o_addrtype = dup(r, tmp->o_addrtype);
-                s->o_address = dup(r, tmp->o_address);
-                sdp_session_free(tmp);
             } else if (strcmp(k, "s") == 0) {
                 if (!*v) {
                     rfail(r, "Epode extension: empty session name");
@@ -1125,6 +1137,18 @@ int jingle_reader_text(struct jingle_reader *r, const char *s, size_t len)
     case K_CANDIDATE_EXT:
         if (len > MAX_TEXT - 1 - r->textlen)
             return rfail(r, "element text longer than %u bytes", MAX_TEXT - 1);
+        if (r->textlen + len + 1 > r->textcap) {
+            size_t cap = r->textcap ? r->textcap : 256;
+            while (cap < r->textlen + len + 1)
+                cap *= 2;
+            char *t = arena_alloc_raw(&r->s->arena, cap);
+            if (!t)
+                return oom(r);
+            if (r->textlen)
+                memcpy(t, r->text, r->textlen);
+            r->text = t;
+            r->textcap = cap;
+        }
         memcpy(r->text + r->textlen, s, len);
         r->textlen += len;
         r->text[r->textlen] = '\0';
@@ -1188,7 +1212,7 @@ static int end_content(struct jingle_reader *r)
             char tmp[64];
             snprintf(tmp, sizeof(tmp), "%d webrtc-datachannel%s%s", r->c_sctp_number,
                      r->c_sctp_streams ? " " : "", r->c_sctp_streams ? r->c_sctp_streams : "");
-            m->sctpmap = dup(r, tmp);
+            m->sctpmap = sdp_strdup(r->s, tmp);
         }
     }
     r->m = NULL;
@@ -1202,7 +1226,7 @@ int jingle_reader_end(struct jingle_reader *r)
     if (r->depth == 0)
         return rfail(r, "unbalanced element end");
     enum kind k = r->stack[r->depth].kind;
-    char *t = r->text;
+    char *t = r->text ? r->text : (char *)"";
     size_t n = r->textlen;
     struct sdp_error se;
     se.line = 0;
@@ -1277,7 +1301,7 @@ int jingle_reader_end(struct jingle_reader *r)
             while (e && e->id != te->id)
                 e = e->next;
             if (e && strcmp(e->uri, te->uri) == 0) {
-                e->attributes = te->attributes ? dup(r, te->attributes) : NULL;
+                e->attributes = te->attributes ? sdp_strdup(r->s, te->attributes) : NULL;
                 e->direction = te->direction;
                 sdp_session_free(tmp);
                 break;

@@ -5,6 +5,11 @@
 #include "buf.h"
 #include "jingle_stanza.h"
 
+static void release_stanza(void *st)
+{
+    xmpp_stanza_release(st);
+}
+
 static const char *stanza_attr(const void *ctx, const char *name)
 {
     return xmpp_stanza_get_attribute((xmpp_stanza_t *)ctx, name);
@@ -19,11 +24,11 @@ static int walk(struct jingle_reader *r, xmpp_stanza_t *st, const char *inherite
     const char *name = xmpp_stanza_get_name(st);
     if (!name)
         return 0;
-    const char *ns = xmpp_stanza_get_ns(st);
-    if (!ns)
-        ns = inherited_ns;
-    /* attributes straight from the stanza's own table, by name */
-    const struct jingle_attrs attrs = {stanza_attr, st};
+    const char *own_ns = xmpp_stanza_get_ns(st);
+    const char *ns = own_ns ? own_ns : inherited_ns;
+    /* libstrophe counts an xmlns declaration among the attributes */
+    const int count = xmpp_stanza_get_attribute_count(st) - (own_ns != NULL);
+    const struct jingle_attrs attrs = {stanza_attr, st, count};
     if (jingle_reader_start(r, ns, name, &attrs))
         return -1;
     for (xmpp_stanza_t *c = xmpp_stanza_get_children(st); c; c = xmpp_stanza_get_next(c))
@@ -41,8 +46,15 @@ struct jingle *jingle_from_stanza(xmpp_stanza_t *stanza, struct jingle_error *er
         return NULL;
     }
     struct jingle *j = NULL;
+    /* The model points into the stanza's strings and holds a reference to
+     * it, instead of copying every attribute. */
+    jingle_reader_borrow_strings(r);
     if (walk(r, stanza, NULL) == 0)
         j = jingle_reader_finish(r, err);
+    if (j) {
+        j->keep = xmpp_stanza_clone(stanza);
+        j->keep_release = release_stanza;
+    }
     else if (err)
         snprintf(err->what, sizeof(err->what), "%s",
                  jingle_reader_error(r) ? jingle_reader_error(r) : "invalid Jingle");

@@ -53,7 +53,7 @@ static void on_start(void *ud, const XML_Char *qname, const XML_Char **attrs)
         plain[k++] = attrs[i + 1];
     }
     plain[k] = NULL;
-    const struct jingle_attrs a = {jingle_attrs_array_get, plain};
+    const struct jingle_attrs a = {jingle_attrs_array_get, plain, k / 2};
     if (jingle_reader_start(x->r, ns, name, &a))
         stop(x, NULL);
 }

@@ -1529,6 +1529,16 @@ out:
     return s;
 }
 
+int sdp_origin_set(struct sdp_session *s, const char *value, size_t len, struct sdp_error *err)
+{
+    struct parser P = {.s = s, .err = err, .line = err ? err->line : 0};
+    s->xml_safe = 0;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+            return fail(err, P.line, "o=: control character");
+    return parse_origin(&P, value, len);
+}
+
 int sdp_line_apply(struct sdp_session *s, struct sdp_media *m,
                    const char *line, size_t len, struct sdp_error *err)
 {

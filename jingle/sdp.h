@@ -282,6 +282,9 @@ int sdp_attr_apply(struct sdp_session *s, struct sdp_media *m,
 int sdp_line_apply(struct sdp_session *s, struct sdp_media *m,
                    const char *line, size_t len, struct sdp_error *err);
 
+/* Sets the o= fields from the value of an o= line ("- 123 2 IN IP4 ..."). */
+int sdp_origin_set(struct sdp_session *s, const char *value, size_t len, struct sdp_error *err);
+
 /* Appends the canonical text of `s` (CRLF line ends) to `out`. Returns 0, or
  * SDP_ENOMEM if the buffer failed. */
 struct buf;
