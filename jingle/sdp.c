@@ -1218,6 +1218,8 @@ static int parse_m_line(struct parser *P, const char *v, size_t n)
     if (cur_done(&c))
         return fail(P->err, P->line, "m=: no media formats listed");
     if (!sdp_media_is_rtp(m)) {
+        if (*c.p == ' ' || c.end[-1] == ' ')
+            return fail(P->err, P->line, "m=: fields must be separated by single spaces");
         if (!(m->fmt = DUP(P, c.p, (size_t)(c.end - c.p))))
             return nomem(P->err, P->line);
         return 0;
@@ -1534,7 +1536,7 @@ int sdp_origin_set(struct sdp_session *s, const char *value, size_t len, struct 
     struct parser P = {.s = s, .err = err, .line = err ? err->line : 0};
     s->xml_safe = 0;
     for (size_t i = 0; i < len; i++)
-        if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+        if (((unsigned char)value[i] < 0x20 && value[i] != '\t') || value[i] == 0x7f)
             return fail(err, P.line, "o=: control character");
     return parse_origin(&P, value, len);
 }
