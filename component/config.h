@@ -1,0 +1,60 @@
+/* config.h - Epode's configuration: an INI file (docs/epode.conf.example
+ * lists every key with its default), then command-line flags over it. */
+#ifndef EPODE_CONFIG_H
+#define EPODE_CONFIG_H
+
+#include <stddef.h>
+
+#include "log.h"
+
+#define CONFIG_MAX_ICE 16
+
+struct ice_server {
+    char type[8];       /* "stun", "turn" or "turns" */
+    char host[256];
+    unsigned port;
+    char transport[8];  /* "udp" or "tcp" */
+};
+
+struct epode_config {
+    char domain[256];           /* the component's domain, e.g. webrtc.example.com */
+    char server_host[256];      /* XMPP server's component listener */
+    unsigned server_port;
+    char secret[256];           /* component secret (XEP-0114) */
+    char listen_host[256];      /* HTTP side: BOSH, WebSocket, demo page */
+    unsigned listen_port;
+    char db[1024];              /* SQLite database path */
+    enum log_level log_level;
+
+    unsigned ping_interval;     /* seconds between pings to the server */
+    unsigned ping_timeout;      /* seconds without an answer before reconnecting */
+    unsigned reconnect_min;     /* first reconnect delay, seconds */
+    unsigned reconnect_max;     /* longest reconnect delay, seconds */
+    unsigned queue_max;         /* stanzas held while the link is down */
+    size_t queue_max_bytes;
+
+    struct ice_server ice[CONFIG_MAX_ICE];
+    unsigned nice;
+    char turn_secret[256];      /* coturn static-auth-secret */
+    unsigned turn_ttl;          /* seconds a TURN credential is valid */
+};
+
+/* Fills in every default. */
+void config_defaults(struct epode_config *c);
+
+/* Reads an INI file over the current values. Returns 0, or -1 with
+ * `err` holding "FILE:LINE: what is wrong". */
+int config_load(struct epode_config *c, const char *path, char *err, size_t errlen);
+
+/* Sets one key as the file would ("server", "127.0.0.1:5275"), for flags.
+ * Returns 0, or -1 with a message in `err`. */
+int config_set(struct epode_config *c, const char *section, const char *key,
+               const char *value, char *err, size_t errlen);
+
+/* Checks that the configuration can run (domain and secret present...). */
+int config_validate(const struct epode_config *c, char *err, size_t errlen);
+
+/* "host:port" into its parts; IPv6 as "[::1]:5275". 0 or -1. */
+int config_parse_hostport(const char *s, char *host, size_t hostlen, unsigned *port);
+
+#endif

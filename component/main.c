@@ -1,0 +1,298 @@
+/* main.c - the epode daemon: configuration, signals, wiring. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strophe.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "link.h"
+#include "log.h"
+#include "services.h"
+
+#define DEFAULT_CONFIG "/etc/epode/epode.conf"
+
+/* Exit statuses (documented in docs/epode.md): */
+enum {
+    EXIT_OK = 0,
+    EXIT_FATAL = 1,     /* retrying cannot help: bad secret, unusable database */
+    EXIT_USAGE = 2,     /* bad flags or configuration */
+};
+
+static const char usage_text[] =
+    "Usage: epode [--config FILE] [options]\n"
+    "\n"
+    "Epode lets web browsers and XMPP Jingle clients call each other. It runs as\n"
+    "an external component (XEP-0114) of an XMPP server.\n"
+    "\n"
+    "Options (each overrides the configuration file):\n"
+    "  --config FILE        configuration file (default " DEFAULT_CONFIG " if it exists)\n"
+    "  --domain DOMAIN      the component's domain, e.g. webrtc.example.com\n"
+    "  --server HOST:PORT   the XMPP server's component listener (default 127.0.0.1:5275)\n"
+    "  --secret SECRET      the component secret (prefer secret_file in the configuration:\n"
+    "                       command lines are visible to other users)\n"
+    "  --listen HOST:PORT   the HTTP side for browsers (default 127.0.0.1:5280)\n"
+    "  --db PATH            the SQLite database (default /var/lib/epode/epode.db)\n"
+    "  --log-level LEVEL    debug, info, warn or error (default info)\n"
+    "  --check-config       validate the configuration and exit\n"
+    "  --help               this text\n"
+    "  --version            the version\n"
+    "\n"
+    "Signals: SIGTERM and SIGINT stop Epode gracefully.\n"
+    "Exit status: 0 stopped normally, 1 a fatal error (the message says what to fix),\n"
+    "2 a usage or configuration error.\n";
+
+struct daemon {
+    struct epode_config cfg;
+    uv_loop_t *loop;
+    xmpp_ctx_t *xctx;
+    struct link *link;
+    struct services services;
+    uv_signal_t sigterm, sigint, sighup;
+    int exit_code;
+    int stopping;
+};
+
+static void strophe_log(void *ud, xmpp_log_level_t level, const char *area, const char *msg)
+{
+    (void)ud;
+    enum log_level l = level == XMPP_LEVEL_ERROR ? LOG_ERROR
+                       : level == XMPP_LEVEL_WARN ? LOG_WARN
+                       : level == XMPP_LEVEL_INFO ? LOG_DEBUG /* chatty: connection steps */
+                                                  : LOG_DEBUG;
+    if (!log_enabled(l))
+        return;
+    /* stanza text only at debug level, and truncated */
+    log_msg(l, "strophe", "%s: %.300s", area, msg);
+}
+
+static int send_xml(void *ud, const char *xml, size_t len)
+{
+    struct daemon *d = ud;
+    return link_send(d->link, xml, len);
+}
+
+static void on_stanza(struct link *l, xmpp_stanza_t *st, void *ud)
+{
+    struct daemon *d = ud;
+    (void)l;
+    if (log_enabled(LOG_DEBUG)) {
+        char *text;
+        size_t len;
+        if (xmpp_stanza_to_text(st, &text, &len) == XMPP_EOK) {
+            log_debug("router", "in: %.400s", text);
+            xmpp_free(d->xctx, text);
+        }
+    }
+    if (services_handle(&d->services, st))
+        return;
+    const char *name = xmpp_stanza_get_name(st);
+    const char *type = xmpp_stanza_get_type(st);
+    if (!name)
+        return;
+    if (strcmp(name, "iq") == 0) {
+        if (type && (strcmp(type, "get") == 0 || strcmp(type, "set") == 0))
+            services_reply_error(&d->services, st, "cancel", "service-unavailable", NULL);
+        return;
+    }
+    if (strcmp(name, "message") == 0) {
+        /* RFC 6121 8.5.2: nobody here takes messages yet */
+        services_reply_error(&d->services, st, "cancel", "service-unavailable", NULL);
+        return;
+    }
+    /* presence: nothing to do until hosted users exist */
+}
+
+static void on_state(struct link *l, int up, void *ud)
+{
+    (void)l, (void)ud;
+    log_info("epode", "link %s", up ? "up" : "down");
+}
+
+static void close_all(struct daemon *d)
+{
+    uv_signal_stop(&d->sigterm);
+    uv_signal_stop(&d->sigint);
+    uv_signal_stop(&d->sighup);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+static void on_stopped(struct link *l, void *ud)
+{
+    struct daemon *d = ud;
+    (void)l;
+    log_info("epode", "stopped");
+    close_all(d);
+    uv_stop(d->loop);
+}
+
+static void on_fatal(struct link *l, enum link_fatal what, const char *why, void *ud)
+{
+    struct daemon *d = ud;
+    (void)l, (void)what;
+    fprintf(stderr, "epode: %s\n", why);
+    d->exit_code = EXIT_FATAL;
+    close_all(d);
+    uv_stop(d->loop);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+    if (signum == SIGHUP) {
+        log_info("epode", "SIGHUP: configuration reload is not supported; restart to apply changes");
+        return;
+    }
+    if (d->stopping) {
+        log_warn("epode", "second signal: stopping now");
+        close_all(d);
+        uv_stop(d->loop);
+        return;
+    }
+    d->stopping = 1;
+    log_info("epode", "signal %s: stopping gracefully", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    link_stop(d->link);
+}
+
+/* Where keepalive pings go: the server's own domain, taken as the
+ * component domain's parent (webrtc.example.com -> example.com). */
+static const char *parent_domain(const char *domain)
+{
+    const char *dot = strchr(domain, '.');
+    return dot && strchr(dot + 1, '.') ? dot + 1 : (dot ? dot + 1 : domain);
+}
+
+int main(int argc, char **argv)
+{
+    struct daemon d;
+    memset(&d, 0, sizeof(d));
+    config_defaults(&d.cfg);
+    char err[512];
+
+    enum { O_CONFIG = 1, O_DOMAIN, O_SERVER, O_SECRET, O_LISTEN, O_DB, O_LOG, O_CHECK, O_HELP, O_VERSION };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, O_CONFIG},
+        {"domain", required_argument, NULL, O_DOMAIN},
+        {"server", required_argument, NULL, O_SERVER},
+        {"secret", required_argument, NULL, O_SECRET},
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"db", required_argument, NULL, O_DB},
+        {"log-level", required_argument, NULL, O_LOG},
+        {"check-config", no_argument, NULL, O_CHECK},
+        {"help", no_argument, NULL, O_HELP},
+        {"version", no_argument, NULL, O_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    /* First pass: the configuration file, so that flags override it. */
+    const char *config_path = NULL;
+    int check_only = 0;
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == O_CONFIG)
+            config_path = optarg;
+        else if (c == O_HELP) {
+            fputs(usage_text, stdout);
+            return EXIT_OK;
+        } else if (c == O_VERSION) {
+            printf("epode %s\n", EPODE_VERSION);
+            return EXIT_OK;
+        } else if (c == '?') {
+            fprintf(stderr, "epode: unknown or incomplete option '%s'\n%s", argv[optind - 1], usage_text);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "epode: unexpected argument '%s'\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (!config_path && access(DEFAULT_CONFIG, R_OK) == 0)
+        config_path = DEFAULT_CONFIG;
+    if (config_path && config_load(&d.cfg, config_path, err, sizeof(err))) {
+        fprintf(stderr, "epode: %s\n", err);
+        return EXIT_USAGE;
+    }
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        const char *key = NULL;
+        switch (c) {
+        case O_DOMAIN: key = "domain"; break;
+        case O_SERVER: key = "server"; break;
+        case O_SECRET: key = "secret"; break;
+        case O_LISTEN: key = "listen"; break;
+        case O_DB: key = "db"; break;
+        case O_LOG: key = "log_level"; break;
+        case O_CHECK: check_only = 1; break;
+        default: break;
+        }
+        if (key && config_set(&d.cfg, "epode", key, optarg, err, sizeof(err))) {
+            fprintf(stderr, "epode: --%s: %s\n", key[0] == 'l' && key[1] == 'o' ? "log-level" : key, err);
+            return EXIT_USAGE;
+        }
+    }
+    if (config_validate(&d.cfg, err, sizeof(err))) {
+        fprintf(stderr, "epode: %s\n", err);
+        return EXIT_USAGE;
+    }
+    if (check_only) {
+        printf("epode: configuration is valid (domain %s, server %s:%u)\n", d.cfg.domain,
+               d.cfg.server_host, d.cfg.server_port);
+        return EXIT_OK;
+    }
+    log_init(d.cfg.log_level, stderr);
+    log_info("epode", "starting version=%s domain=%s server=%s:%u pid=%d", EPODE_VERSION, d.cfg.domain,
+             d.cfg.server_host, d.cfg.server_port, (int)getpid());
+
+    signal(SIGPIPE, SIG_IGN);
+    d.loop = uv_default_loop();
+    xmpp_initialize();
+    xmpp_log_t xlog = {strophe_log, &d};
+    d.xctx = xmpp_ctx_new(NULL, &xlog);
+    if (!d.xctx) {
+        fprintf(stderr, "epode: out of memory\n");
+        return EXIT_FATAL;
+    }
+    d.services.cfg = &d.cfg;
+    d.services.send = send_xml;
+    d.services.ud = &d;
+
+    struct link_opts lo = {
+        .host = d.cfg.server_host, .port = d.cfg.server_port, .domain = d.cfg.domain,
+        .secret = d.cfg.secret, .ping_to = parent_domain(d.cfg.domain),
+        .ping_interval = d.cfg.ping_interval, .ping_timeout = d.cfg.ping_timeout,
+        .reconnect_min = d.cfg.reconnect_min, .reconnect_max = d.cfg.reconnect_max,
+        .queue_max = d.cfg.queue_max, .queue_max_bytes = d.cfg.queue_max_bytes,
+    };
+    struct link_callbacks cb = {on_stanza, on_state, on_fatal, on_stopped, &d};
+    d.link = link_new(d.loop, d.xctx, &lo, &cb);
+    if (!d.link) {
+        fprintf(stderr, "epode: out of memory\n");
+        return EXIT_FATAL;
+    }
+    uv_signal_init(d.loop, &d.sigterm);
+    uv_signal_init(d.loop, &d.sigint);
+    uv_signal_init(d.loop, &d.sighup);
+    d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_signal_start(&d.sighup, on_signal, SIGHUP);
+
+    link_start(d.link);
+    uv_run(d.loop, UV_RUN_DEFAULT);
+
+    link_free(d.link);
+    xmpp_ctx_free(d.xctx);
+    xmpp_shutdown();
+    uv_run(d.loop, UV_RUN_NOWAIT);
+    uv_loop_close(d.loop);
+    memset(d.cfg.secret, 0, sizeof(d.cfg.secret));
+    memset(d.cfg.turn_secret, 0, sizeof(d.cfg.turn_secret));
+    return d.exit_code;
+}
