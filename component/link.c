@@ -429,8 +429,11 @@ static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t event, int error,
     } else if (error) {
         log_warn("link", "%s server=%s:%u error=%s", was_up ? "connection lost" : "cannot connect",
                  l->host, l->o.port, strerror(error));
+    } else if (was_up) {
+        log_warn("link", "disconnected server=%s:%u", l->host, l->o.port);
     } else {
-        log_warn("link", "%s server=%s:%u", was_up ? "disconnected" : "connection failed",
+        log_warn("link", "cannot connect server=%s:%u: nothing accepts the connection there "
+                 "(is the XMPP server running, with a component listener on that port?)",
                  l->host, l->o.port);
     }
     l->state = LINK_IDLE;

@@ -27,6 +27,7 @@
 # COMPONENT_SECRET, USERS, PID, ...), for tests to source.
 set -euo pipefail
 
+# shellcheck disable=SC2034  # SRV is used by lib.sh
 SRV=ejabberd
 # shellcheck source=lib.sh
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
@@ -47,7 +48,7 @@ MARKER="$DIR/spool"   # on the beam command line: -mnesia dir "DIR/spool"
 instance_pids() {
   {
     local p; p=$(read_pid "$PIDFILE")
-    [ -n "$p" ] && pid_alive "$p" && echo "$p"
+    [ -n "$p" ] && pid_is_ours "$p" "$MARKER" && echo "$p"
     marked_pids "$MARKER" beam.smp beam epmd
   } | sort -un
 }
@@ -73,6 +74,7 @@ do_stop() {
   beams=$(marked_pids "$MARKER" beam.smp beam | while read -r pid; do
             [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = beam.smp ] && echo "$pid"; done || true)
   pid=$(read_pid "$PIDFILE")
+  pid_is_ours "$pid" "$MARKER" || pid=""
   # shellcheck disable=SC2086
   terminate 15 $pid $beams || die "could not stop ejabberd (pids $pid $beams)"
   rm -f "$PIDFILE"
@@ -102,11 +104,12 @@ case $cmd in
     exit 0
     ;;
   status)
+    [ -f "$ENVFILE" ] || { echo "$SRV: not running (no instance in $DIR)"; exit 3; }
     load_env
     pids=$(instance_pids)
     if [ -z "$pids" ]; then echo "ejabberd: not running ($DIR)"; exit 3; fi
     for port in "$C2S_PORT" "$COMPONENT_PORT" "$HTTP_PORT"; do
-      port_open "$port" || { echo "ejabberd: running (pids $(echo $pids)) but port $port closed"; exit 1; }
+      port_open "$port" || { echo "ejabberd: running (pids ${pids//$'\n'/ }) but port $port closed"; exit 1; }
     done
     echo "ejabberd: running, pid $(read_pid "$PIDFILE"), c2s 127.0.0.1:$C2S_PORT, component 127.0.0.1:$COMPONENT_PORT ($COMPONENT_DOMAIN), http 127.0.0.1:$HTTP_PORT"
     exit 0
@@ -168,6 +171,9 @@ if [ -n "$(instance_pids)" ]; then
 fi
 ports_free "$c2s_port" "$component_port" "$http_port" "$dist_port"
 
+# Interrupted while starting: leave nothing behind.
+trap 'say "interrupted, stopping"; do_stop || true; exit 130' INT TERM HUP
+
 t0=$(now_ms)
 mkdir -p "$DIR/spool" "$DIR/log" "$DIR/home"
 chmod 700 "$DIR/home"
@@ -219,8 +225,10 @@ loglevel: $loglevel
 hide_sensitive_log_data: false
 acme:
   auto: false
-# No s2s: stanzas for unknown domains bounce at once, no DNS look-ups.
-s2s_access: none
+# No s2s listener. Outgoing s2s is left as in production: a stanza for the
+# component's domain while no component is connected bounces with
+# remote-server-not-found after a failed DNS look-up (milliseconds here).
+# ("s2s_access: none" would bounce it with "forbidden" instead.)
 auth_method: internal
 listen:
   -

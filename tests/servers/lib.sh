@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the private test servers (ejabberd.sh, prosody.sh,
 # coturn.sh). Sourced, not run. Everything here works on loopback only and
 # touches only processes this instance started: they are found by pid file
@@ -46,6 +47,15 @@ pid_alive() {
   read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
   stat=${stat##*) }
   [[ $stat != Z* && $stat != X* ]]
+}
+
+# pid_is_ours PID MARKER: PID is alive and its command line contains MARKER
+# (a stale pid file must never make us signal some unrelated process).
+pid_is_ours() {
+  local cmd
+  pid_alive "$1" || return 1
+  cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline") || return 1
+  [[ $cmd == *"$2"* ]]
 }
 
 # read_pid FILE: the pid stored in FILE, or nothing.
