@@ -14,6 +14,7 @@ void config_defaults(struct epode_config *c)
     snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
     c->listen_port = 5280;
     snprintf(c->db, sizeof(c->db), "/var/lib/epode/epode.db");
+    snprintf(c->control, sizeof(c->control), "/run/epode/epode.sock");
     c->log_level = LOG_INFO;
     c->ping_interval = 30;
     c->ping_timeout = 10;
@@ -170,6 +171,8 @@ int config_set(struct epode_config *c, const char *section, const char *key,
     }
     if (IS("epode", "db"))
         return copy_str(c->db, sizeof(c->db), value, key, err, errlen);
+    if (IS("epode", "control"))
+        return copy_str(c->control, sizeof(c->control), value, key, err, errlen);
     if (IS("epode", "log_level")) {
         if (log_level_parse(value, &c->log_level)) {
             snprintf(err, errlen, "log_level must be debug, info, warn or error, not '%s'", value);

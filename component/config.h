@@ -24,6 +24,7 @@ struct epode_config {
     char listen_host[256];      /* HTTP side: BOSH, WebSocket, demo page */
     unsigned listen_port;
     char db[1024];              /* SQLite database path */
+    char control[512];          /* operator's control socket, "" for none */
     enum log_level log_level;
 
     unsigned ping_interval;     /* seconds between pings to the server */

@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <strophe.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "config.h"
+#include "control.h"
 #include "link.h"
 #include "log.h"
 #include "services.h"
@@ -53,6 +55,7 @@ struct daemon {
     xmpp_ctx_t *xctx;
     struct link *link;
     struct services services;
+    struct control *control;
     uv_signal_t sigterm, sigint, sighup;
     int exit_code;
     int stopping;
@@ -116,6 +119,8 @@ static void on_state(struct link *l, int up, void *ud)
 
 static void close_all(struct daemon *d)
 {
+    control_stop(d->control);
+    d->control = NULL;
     uv_signal_stop(&d->sigterm);
     uv_signal_stop(&d->sigint);
     uv_signal_stop(&d->sighup);
@@ -159,6 +164,66 @@ static void on_signal(uv_signal_t *s, int signum)
     d->stopping = 1;
     log_info("epode", "signal %s: stopping gracefully", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     link_stop(d->link);
+}
+
+static void control_status(void *ud, char *buf, size_t len)
+{
+    struct daemon *d = ud;
+    struct link_stats st;
+    link_get_stats(d->link, &st);
+    snprintf(buf, len,
+             "version %s\ndomain %s\nlink %s\nconnects %lu\ndisconnects %lu\nstanzas_in %lu\n"
+             "stanzas_out %lu\nqueued %lu\nqueue_overflows %lu\niq_answered %lu\niq_errors %lu\n",
+             EPODE_VERSION, d->cfg.domain, link_is_up(d->link) ? "up" : "down", st.connects,
+             st.disconnects, st.stanzas_in, st.stanzas_out, st.queued, st.queue_overflows,
+             d->services.iq_answered, d->services.iq_errors);
+}
+
+/* An operator's stanza: one element, from the component's domain (the
+ * server disconnects a component that sends from elsewhere). */
+static int control_send(void *ud, const char *xml, size_t len, char *err, size_t errlen)
+{
+    struct daemon *d = ud;
+    (void)len;
+    xmpp_stanza_t *st = xmpp_stanza_new_from_string(d->xctx, xml);
+    if (!st || !xmpp_stanza_get_name(st)) {
+        snprintf(err, errlen, "not one well-formed XML element");
+        if (st)
+            xmpp_stanza_release(st);
+        return -1;
+    }
+    const char *name = xmpp_stanza_get_name(st);
+    if (strcmp(name, "message") != 0 && strcmp(name, "presence") != 0 && strcmp(name, "iq") != 0) {
+        snprintf(err, errlen, "<%s/> is not a stanza (message, presence, iq)", name);
+        xmpp_stanza_release(st);
+        return -1;
+    }
+    const char *from = xmpp_stanza_get_from(st);
+    if (!from) {
+        xmpp_stanza_set_from(st, d->cfg.domain);
+    } else {
+        const char *at = strchr(from, '@');
+        const char *dom = at ? at + 1 : from;
+        size_t dl = strcspn(dom, "/");
+        if (dl != strlen(d->cfg.domain) || strncasecmp(dom, d->cfg.domain, dl) != 0) {
+            snprintf(err, errlen, "from must be %s or one of its JIDs", d->cfg.domain);
+            xmpp_stanza_release(st);
+            return -1;
+        }
+    }
+    char *text;
+    size_t tl;
+    int rc = -1;
+    if (xmpp_stanza_to_text(st, &text, &tl) == XMPP_EOK) {
+        rc = link_send(d->link, text, tl);
+        if (rc)
+            snprintf(err, errlen, "the link is down and its queue is full");
+        xmpp_free(d->xctx, text);
+    } else {
+        snprintf(err, errlen, "out of memory");
+    }
+    xmpp_stanza_release(st);
+    return rc;
 }
 
 /* Where keepalive pings go: the server's own domain, taken as the
@@ -284,6 +349,14 @@ int main(int argc, char **argv)
     uv_signal_start(&d.sigint, on_signal, SIGINT);
     uv_signal_start(&d.sighup, on_signal, SIGHUP);
 
+    if (d.cfg.control[0]) {
+        struct control_ops ops = {control_status, control_send, &d};
+        d.control = control_start(d.loop, d.cfg.control, &ops, err, sizeof(err));
+        if (!d.control)
+            log_warn("epode", "%s: running without a control socket", err);
+        else
+            log_info("epode", "control socket %s", d.cfg.control);
+    }
     link_start(d.link);
     uv_run(d.loop, UV_RUN_DEFAULT);
 

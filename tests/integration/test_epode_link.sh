@@ -85,6 +85,7 @@ domain = webrtc.localhost
 server = $component
 secret = $COMPONENT_SECRET
 db = $work/epode.db
+control = $work/epode.sock
 log_level = info
 [link]
 ping_interval = 2
@@ -158,14 +159,43 @@ check "$server: a message to the component gets an error back" \
   wait name=message type=error id=m1
 
 # ---- the server restarts under Epode ----------------------------------
+# control COMMAND: one line to Epode's control socket, the answer on stdout
+control() {
+  "$py" -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode() + b"\n")
+out = b""
+while True:
+    d = s.recv(65536)
+    if not d: break
+    out += d
+sys.stdout.write(out.decode())' "$work/epode.sock" "$1"
+}
+check "$server: control socket status" control status
+grep -q "^link up" "$work/out" && ok "$server: status says the link is up" || ko "$server: status: $(cat "$work/out")"
 stop_server
 if wait_log "$work/epode.log" "reconnecting in" 1 15; then ok "$server: epode notices the server going away"; else ko "$server: epode notices the server going away"; fi
+# a stanza from Epode's side during the outage waits in the queue
+control "send <message to='alice@localhost' type='chat' id='outage-1'><body>sent during the outage</body></message>" >"$work/out"
+grep -q "^ok" "$work/out" && ok "$server: a stanza sent during the outage is accepted" || ko "$server: send during outage: $(cat "$work/out")"
+control status >"$work/out"
+grep -q "^queued 1" "$work/out" && grep -q "^link down" "$work/out" && ok "$server: it waits in the queue while the link is down" ||
+  ko "$server: status during outage: $(tr '\n' ' ' <"$work/out")"
 if start_server; then
   if wait_log "$work/epode.log" "link: connected" 2 25; then ok "$server: epode reconnects by itself after the restart"; else ko "$server: epode reconnects after the restart: $(tail -5 "$work/epode.log")"; fi
+  # alice was offline when the queue was flushed: her server kept the
+  # message for her next login (the first session after the restart)
+  check "$server: the stanza sent during the outage arrives afterwards" \
+    alice wait name=message id=outage-1 body="sent during the outage"
   check "$server: answers again after the reconnect" alice iq "<iq type='get' to='webrtc.localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+  control status >"$work/out"
+  grep -q "^queued 0" "$work/out" && ok "$server: the queue is empty after the reconnect" || ko "$server: status after: $(tr '\n' ' ' <"$work/out")"
 else
   ko "$server: restarting the server"
 fi
+control "send <message from='someone@elsewhere' to='alice@localhost'/>" >"$work/out"
+grep -q "^error from must be webrtc.localhost" "$work/out" && ok "$server: the control socket refuses a from outside the domain" || ko "$server: foreign from: $(cat "$work/out")"
+control "send <notastanza/>" >"$work/out"
+grep -q "^error" "$work/out" && ok "$server: the control socket refuses what is not a stanza" || ko "$server: not a stanza: $(cat "$work/out")"
 
 # ---- a second Epode for the same domain -------------------------------
 if [ "$server" = prosody ]; then

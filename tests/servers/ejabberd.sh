@@ -274,6 +274,7 @@ modules:
   mod_bosh: {}
   mod_disco: {}
   mod_http_api: {}
+  mod_offline: {}
   mod_ping: {}
   mod_roster: {}
   mod_version: {}

@@ -199,6 +199,7 @@ modules_enabled = {
 	"admin_shell";
 	"bosh";
 	"disco";
+	"offline";
 	"ping";
 	"posix";
 	"roster";
