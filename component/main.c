@@ -16,6 +16,7 @@
 #include "link.h"
 #include "log.h"
 #include "services.h"
+#include "store.h"
 
 #define DEFAULT_CONFIG "/etc/epode/epode.conf"
 
@@ -56,6 +57,7 @@ struct daemon {
     struct link *link;
     struct services services;
     struct control *control;
+    struct store *store;
     uv_signal_t sigterm, sigint, sighup;
     int exit_code;
     int stopping;
@@ -72,6 +74,12 @@ static void strophe_log(void *ud, xmpp_log_level_t level, const char *area, cons
         return;
     /* stanza text only at debug level, and truncated */
     log_msg(l, "strophe", "%s: %.300s", area, msg);
+}
+
+static int user_exists(void *ud, const char *bare)
+{
+    struct daemon *d = ud;
+    return d->store && store_user_exists(d->store, bare) == 0;
 }
 
 static int send_xml(void *ud, const char *xml, size_t len)
@@ -315,6 +323,26 @@ int main(int argc, char **argv)
     log_info("epode", "starting version=%s domain=%s server=%s:%u pid=%d", EPODE_VERSION, d.cfg.domain,
              d.cfg.server_host, d.cfg.server_port, (int)getpid());
 
+    /* The database first: a path that cannot be used is fatal, and says so
+     * before anything connects. */
+    struct store_error serr;
+    d.store = store_open(d.cfg.db, &serr);
+    if (!d.store) {
+        fprintf(stderr, "epode: database: %s\n", serr.what);
+        log_error("epode", "database: %s", serr.what);
+        return EXIT_FATAL;
+    }
+    /* Sessions of a previous run are gone: nobody is online. This is also
+     * the first write: a database another process keeps locked (another
+     * Epode on the same file?) fails here, after the busy timeout. */
+    if (store_presence_clear_all(d.store) != 0) {
+        fprintf(stderr, "epode: database: %s: %s\n", d.cfg.db, store_errmsg(d.store));
+        log_error("epode", "database: %s: %s", d.cfg.db, store_errmsg(d.store));
+        store_free(d.store);
+        return EXIT_FATAL;
+    }
+    log_info("store", "opened %s schema=%d", d.cfg.db, store_schema_version(d.store));
+
     signal(SIGPIPE, SIG_IGN);
     d.loop = uv_default_loop();
     xmpp_initialize();
@@ -326,6 +354,7 @@ int main(int argc, char **argv)
     }
     d.services.cfg = &d.cfg;
     d.services.send = send_xml;
+    d.services.user_exists = user_exists;
     d.services.ud = &d;
 
     struct link_opts lo = {
@@ -361,6 +390,7 @@ int main(int argc, char **argv)
     uv_run(d.loop, UV_RUN_DEFAULT);
 
     link_free(d.link);
+    store_free(d.store);
     xmpp_ctx_free(d.xctx);
     xmpp_shutdown();
     uv_run(d.loop, UV_RUN_NOWAIT);

@@ -11,11 +11,14 @@
 #   - a wrong secret: exit status 1 and a message that says so;
 #   - (Prosody) a second Epode for the same domain: conflict, exit 1;
 #   - SIGTERM: the stream is closed and Epode exits 0.
-# Usage: test_epode_link.sh EPODE_BINARY ejabberd|prosody
+#   - a database that cannot be used (corrupt, locked, a directory): exit 1
+#     with the reason; hosted users (made with epodectl) answer disco#info.
+# Usage: test_epode_link.sh EPODE_BINARY ejabberd|prosody [EPODECTL]
 set -uo pipefail
 
 epode=$1
 server=$2
+epodectl=${3:-$(dirname "$epode")/../tools/epodectl}
 here=$(cd "$(dirname "$0")" && pwd)
 servers=$here/../servers
 py=/usr/bin/python3
@@ -60,7 +63,9 @@ check() { # description command...
 wait_log() {
   local file=$1 pattern=$2 count=$3 deadline=$((SECONDS + $4))
   while [ "$SECONDS" -lt "$deadline" ]; do
-    [ "$(grep -c -- "$pattern" "$file" 2>/dev/null)" -ge "$count" ] && return 0
+    local n
+    n=$(grep -c -- "$pattern" "$file" 2>/dev/null)
+    [ "${n:-0}" -ge "$count" ] && return 0
     sleep 0.1
   done
   return 1
@@ -111,6 +116,17 @@ check "$server: disco#info to the component (a stanza through the server reaches
 grep -q "urn:xmpp:extdisco:2" "$work/out" && ok "$server: disco#info lists XEP-0215" || ko "$server: disco#info lists XEP-0215: $(cat "$work/out")"
 kill -0 "$epode_pid" 2>/dev/null && ok "$server: epode survives the first stanza it receives (libstrophe component crash)" || ko "$server: epode died on the first stanza"
 
+# hosted users: the store answers who exists
+if "$epodectl" --db "$work/epode.db" useradd carol@webrtc.localhost carolpass >/dev/null 2>&1; then
+  check "$server: disco#info to a hosted user (created with epodectl while Epode runs)" \
+    alice iq "<iq type='get' to='carol@webrtc.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+  grep -q "category=.account" "$work/out" && ok "$server: a hosted user is an account" || ko "$server: hosted user disco: $(cat "$work/out")"
+else
+  ko "$server: epodectl useradd"
+fi
+check "$server: disco#info to someone who is not hosted gets service-unavailable" \
+  alice iq-error "<iq type='get' to='nobody@webrtc.localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>" service-unavailable
+
 check "$server: ping" alice iq "<iq type='get' to='webrtc.localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
 check "$server: software version" alice iq "<iq type='get' to='webrtc.localhost'><query xmlns='jabber:iq:version'/></iq>"
 grep -q "<name>Epode</name>" "$work/out" && ok "$server: version names Epode" || ko "$server: version reply: $(cat "$work/out")"
@@ -159,23 +175,15 @@ check "$server: a message to the component gets an error back" \
   wait name=message type=error id=m1
 
 # ---- the server restarts under Epode ----------------------------------
-# control COMMAND: one line to Epode's control socket, the answer on stdout
-control() {
-  "$py" -c 'import socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode() + b"\n")
-out = b""
-while True:
-    d = s.recv(65536)
-    if not d: break
-    out += d
-sys.stdout.write(out.decode())' "$work/epode.sock" "$1"
-}
-check "$server: control socket status" control status
+# control COMMAND [ARG]: epodectl through Epode's control socket, the
+# answer (or the daemon's refusal) on stdout
+control() { "$epodectl" --socket "$work/epode.sock" "$@" 2>&1; }
+check "$server: epodectl status through the control socket" control status
 grep -q "^link up" "$work/out" && ok "$server: status says the link is up" || ko "$server: status: $(cat "$work/out")"
 stop_server
 if wait_log "$work/epode.log" "reconnecting in" 1 15; then ok "$server: epode notices the server going away"; else ko "$server: epode notices the server going away"; fi
 # a stanza from Epode's side during the outage waits in the queue
-control "send <message to='alice@localhost' type='chat' id='outage-1'><body>sent during the outage</body></message>" >"$work/out"
+control send "<message to='alice@localhost' type='chat' id='outage-1'><body>sent during the outage</body></message>" >"$work/out"
 grep -q "^ok" "$work/out" && ok "$server: a stanza sent during the outage is accepted" || ko "$server: send during outage: $(cat "$work/out")"
 control status >"$work/out"
 grep -q "^queued 1" "$work/out" && grep -q "^link down" "$work/out" && ok "$server: it waits in the queue while the link is down" ||
@@ -192,9 +200,9 @@ if start_server; then
 else
   ko "$server: restarting the server"
 fi
-control "send <message from='someone@elsewhere' to='alice@localhost'/>" >"$work/out"
+control send "<message from='someone@elsewhere' to='alice@localhost'/>" >"$work/out"
 grep -q "^error from must be webrtc.localhost" "$work/out" && ok "$server: the control socket refuses a from outside the domain" || ko "$server: foreign from: $(cat "$work/out")"
-control "send <notastanza/>" >"$work/out"
+control send "<notastanza/>" >"$work/out"
 grep -q "^error" "$work/out" && ok "$server: the control socket refuses what is not a stanza" || ko "$server: not a stanza: $(cat "$work/out")"
 
 # ---- a second Epode for the same domain -------------------------------
@@ -230,6 +238,29 @@ if [ "$rc" -eq 1 ] && grep -q "rejected the component secret" "$work/wrong.log";
 else
   ko "$server: wrong secret: exit $rc, $(tail -3 "$work/wrong.log")"
 fi
+
+# ---- a database Epode cannot use --------------------------------------------
+echo "not a database" >"$work/corrupt.db"
+timeout 10 "$epode" --config "$work/epode.conf" --db "$work/corrupt.db" >"$work/db.log" 2>&1
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "epode: database: .*file is not a database" "$work/db.log" &&
+  ok "$server: a corrupt database: exit 1, 'file is not a database'" || ko "$server: corrupt database: exit $rc, $(tail -2 "$work/db.log")"
+timeout 10 "$epode" --config "$work/epode.conf" --db "$work" >"$work/db.log" 2>&1
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "is a directory" "$work/db.log" &&
+  ok "$server: a directory as database: exit 1" || ko "$server: directory database: exit $rc, $(tail -2 "$work/db.log")"
+# another process holds an exclusive lock on the database
+"$py" -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute("BEGIN EXCLUSIVE")
+open(sys.argv[2], "w").close(); time.sleep(15)' "$work/epode.db" "$work/locked" &
+locker=$!
+for _ in $(seq 50); do [ -e "$work/locked" ] && break; sleep 0.1; done
+timeout 14 "$epode" --config "$work/epode.conf" >"$work/db.log" 2>&1
+rc=$?
+kill "$locker" 2>/dev/null
+wait "$locker" 2>/dev/null
+[ "$rc" -eq 1 ] && grep -q "database is locked" "$work/db.log" &&
+  ok "$server: a locked database: exit 1, 'database is locked'" || ko "$server: locked database: exit $rc, $(tail -2 "$work/db.log")"
 
 # ---- the server is down when Epode starts ---------------------------------
 stop_server
