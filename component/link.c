@@ -1,6 +1,7 @@
 /* link.c - XEP-0114 over libstrophe, driven by libuv. See link.h. */
 #include "link.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@ struct link {
     struct link_opts o;
 
     enum link_state state;
+    int dead;                   /* ping timed out: stop writing, queue instead */
     int ever_up;
     unsigned attempt;           /* failed attempts since the last success */
 
@@ -192,7 +194,7 @@ static int on_sockopt_watch(xmpp_conn_t *conn, void *sock)
 
 static void queue_flush(struct link *l)
 {
-    while (l->qhead && l->state == LINK_UP) {
+    while (l->qhead && l->state == LINK_UP && !l->dead) {
         struct qitem *q = l->qhead;
         l->qhead = q->next;
         if (!l->qhead)
@@ -219,7 +221,7 @@ static void queue_clear(struct link *l)
 
 int link_send(struct link *l, const char *xml, size_t len)
 {
-    if (l->state == LINK_UP && !l->qhead) {
+    if (l->state == LINK_UP && !l->dead && !l->qhead) {
         xmpp_send_raw(l->conn, xml, len);
         l->stats.stanzas_out++;
         return 0;
@@ -278,6 +280,9 @@ static void on_tick(uv_timer_t *t)
     if (l->ping_sent_ms && now - l->ping_sent_ms > (uint64_t)l->o.ping_timeout * 1000) {
         log_warn("link", "no answer to a ping in %us: the link is dead, reconnecting", l->o.ping_timeout);
         l->ping_sent_ms = 0;
+        /* from now on stanzas wait in the queue: what is written after the
+         * stream close would be lost */
+        l->dead = 1;
         xmpp_disconnect(l->conn);
         return;
     }
@@ -352,6 +357,7 @@ static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t event, int error,
     (void)conn;
     if (event == XMPP_CONN_CONNECT) {
         l->state = LINK_UP;
+        l->dead = 0;
         l->attempt = 0;
         l->ever_up = 1;
         l->stats.connects++;
@@ -394,9 +400,9 @@ static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t event, int error,
         case XMPP_SE_NOT_AUTHORIZED:
             fatal = LINK_FATAL_AUTH;
             snprintf(why, sizeof(why),
-                     "the server at %s:%u rejected the component secret for %s (not-authorized): "
+                     "the server at %s:%u rejected the component secret for %s (not-authorized%s%s): "
                      "check [epode] secret against the server's component configuration",
-                     l->host, l->o.port, l->domain);
+                     l->host, l->o.port, l->domain, *text ? ": " : "", text);
             break;
         case XMPP_SE_HOST_UNKNOWN:
         case XMPP_SE_INVALID_FROM:
@@ -415,6 +421,11 @@ static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t event, int error,
                          l->domain, l->host, l->o.port);
             }
             break;
+        case XMPP_SE_INTERNAL_SERVER_ERROR:
+            if (!was_up)
+                log_warn("link", "the server refused the component with internal-server-error; on Openfire "
+                         "this means no shared secret is configured for %s (retrying)", l->domain);
+            break;
         default:
             break;
         }
@@ -426,6 +437,11 @@ static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t event, int error,
             return;
         }
         log_warn("link", "stream error from server condition=%s text=\"%s\"", cond, text);
+    } else if (error && !was_up && (error == ECONNRESET || error == EPIPE)) {
+        log_warn("link", "the server at %s:%u closed the connection before the handshake completed: "
+                 "it refuses the component (Openfire does this, without a reason, when the subdomain "
+                 "is not allowed, has no secret, or is already connected) error=%s",
+                 l->host, l->o.port, strerror(error));
     } else if (error) {
         log_warn("link", "%s server=%s:%u error=%s", was_up ? "connection lost" : "cannot connect",
                  l->host, l->o.port, strerror(error));

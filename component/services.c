@@ -122,8 +122,10 @@ static void disco_info(struct services *sv, xmpp_stanza_t *st, xmpp_stanza_t *q,
     open_result(&b, st);
     buf_lit(&b, "<query xmlns='" NS_DISCO_INFO "'>");
     if (is_domain) {
-        buf_lit(&b, "<identity category='server' type='im' name='Epode'/>"
-                     "<identity category='gateway' type='webrtc' name='Epode WebRTC gateway'/>"
+        /* the gateway identity first: Openfire lists a component by its
+         * first identity */
+        buf_lit(&b, "<identity category='gateway' type='webrtc' name='Epode WebRTC gateway'/>"
+                     "<identity category='server' type='im' name='Epode'/>"
                      "<feature var='" NS_DISCO_INFO "'/>"
                      "<feature var='" NS_DISCO_ITEMS "'/>"
                      "<feature var='" NS_EXTDISCO "'/>"

@@ -39,7 +39,11 @@ tests/data/openfire/README.md; in short:
     SLEEP SECONDS
 
 A line starting with whitespace continues the previous line: it is
-appended without a separator if it starts with '<', else after one space. Lines after the first step may not be SET/CONFIG.
+appended without a separator if it starts with '<', else after one space.
+
+After the last step the scenario still fails if Epode sent an element no
+step looked at, sent anything after the end of its stream, exited without
+an EXPECT_EXIT, or (still running) does not exit 0 within 5 s of SIGTERM. Lines after the first step may not be SET/CONFIG.
 """
 
 import codecs
@@ -738,9 +742,19 @@ class Scenario:
             left = [t for t in self.tokens if t[0] in ("element", "text", "after-close")]
             if left:
                 raise StepFailed("Epode sent what the transcript does not expect: %s %s" % left[0])
-            if not self.exit_expected and self.proc.poll() is not None:
-                raise StepFailed("epode exited (status %d) although the transcript does not expect it"
-                                 % self.proc.returncode)
+            if not self.exit_expected:
+                if self.proc.poll() is not None:
+                    raise StepFailed("epode exited (status %d) although the transcript does not expect it"
+                                     % self.proc.returncode)
+                # Still running: it must stop cleanly when asked to.
+                self.close_conn()
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    rc = self.proc.wait(timeout=STEP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    raise StepFailed("epode did not stop within %g s of SIGTERM" % STEP_TIMEOUT)
+                if rc != 0:
+                    raise StepFailed("epode exited with status %d on SIGTERM, expected 0" % rc)
             return None
         except StepFailed as e:
             where = str(current) if current else "after the last step"
