@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void config_defaults(struct epode_config *c)
 {
@@ -12,7 +15,7 @@ void config_defaults(struct epode_config *c)
     snprintf(c->server_host, sizeof(c->server_host), "127.0.0.1");
     c->server_port = 5275;
     snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
-    c->listen_port = 5280;
+    c->listen_port = 5290;
     snprintf(c->db, sizeof(c->db), "/var/lib/epode/epode.db");
     snprintf(c->control, sizeof(c->control), "/run/epode/epode.sock");
     c->log_level = LOG_INFO;
@@ -23,6 +26,9 @@ void config_defaults(struct epode_config *c)
     c->queue_max = 1000;
     c->queue_max_bytes = 1024 * 1024;
     c->turn_ttl = 86400;
+    c->http_max_connections = 20000;
+    c->http_idle_timeout = 30;
+    c->http_request_timeout = 10;
 }
 
 static int copy_str(char *dst, size_t n, const char *v, const char *key, char *err, size_t errlen)
@@ -99,6 +105,90 @@ static int read_secret_file(const char *path, char *dst, size_t n, char *err, si
         return -1;
     }
     return 0;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    static const char *const yes[] = {"true", "yes", "on", "1"};
+    static const char *const no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcasecmp(v, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(v, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* [http] public_url: an absolute http(s) URL without query, fragment or
+ * anything that would need escaping in XML or JSON; trailing slashes
+ * dropped. */
+static int set_public_url(struct epode_config *c, const char *v, char *err, size_t errlen)
+{
+    const char *rest = strncmp(v, "https://", 8) == 0 ? v + 8 : strncmp(v, "http://", 7) == 0 ? v + 7 : NULL;
+    if (!*v) {
+        c->http_public_url[0] = '\0';
+        return 0;
+    }
+    if (!rest || !*rest || *rest == '/') {
+        snprintf(err, errlen, "public_url must be http://HOST[:PORT][/PATH] or https://..., not '%s'", v);
+        return -1;
+    }
+    for (const char *p = rest; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch <= 0x20 || ch >= 0x7f || strchr("\"'<>&?#\\`{}|^", ch)) {
+            snprintf(err, errlen, "public_url '%s' has a character it cannot carry ('%c'); no query or fragment", v,
+                     ch > 0x20 && ch < 0x7f ? ch : '?');
+            return -1;
+        }
+    }
+    if (copy_str(c->http_public_url, sizeof(c->http_public_url), v, "public_url", err, errlen))
+        return -1;
+    size_t n = strlen(c->http_public_url);
+    while (n > 8 && c->http_public_url[n - 1] == '/')
+        c->http_public_url[--n] = '\0';
+    return 0;
+}
+
+/* [http] allowed_origins: "*" or scheme://host[:port] entries. */
+static int set_origins(struct epode_config *c, const char *v, char *err, size_t errlen)
+{
+    char entry[300];
+    const char *p = v;
+    while (*p) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        const char *start = p;
+        while (*p && *p != ' ' && *p != '\t')
+            p++;
+        size_t n = (size_t)(p - start);
+        if (!n)
+            break;
+        if (n >= sizeof(entry)) {
+            snprintf(err, errlen, "allowed_origins: an origin is longer than %zu characters", sizeof(entry) - 1);
+            return -1;
+        }
+        memcpy(entry, start, n);
+        entry[n] = '\0';
+        if (strcmp(entry, "*") != 0) {
+            const char *host = strncasecmp(entry, "https://", 8) == 0 ? entry + 8
+                               : strncasecmp(entry, "http://", 7) == 0 ? entry + 7 : NULL;
+            if (!host || !*host) {
+                snprintf(err, errlen, "allowed_origins: '%s' must be * or http(s)://HOST[:PORT]", entry);
+                return -1;
+            }
+            if (strchr(host, '/')) {
+                snprintf(err, errlen, "allowed_origins: '%s' must have no path, not even a trailing slash "
+                         "(browsers send scheme://host[:port])", entry);
+                return -1;
+            }
+        }
+    }
+    return copy_str(c->http_allowed_origins, sizeof(c->http_allowed_origins), v, "allowed_origins", err, errlen);
 }
 
 static int parse_ice(struct epode_config *c, const char *type, const char *v, char *err, size_t errlen)
@@ -200,6 +290,29 @@ int config_set(struct epode_config *c, const char *section, const char *key,
         return read_secret_file(value, c->turn_secret, sizeof(c->turn_secret), err, errlen);
     if (IS("ice", "credential_ttl"))
         UINT(c->turn_ttl, 60, 30 * 86400);
+    if (IS("http", "public_url"))
+        return set_public_url(c, value, err, errlen);
+    if (IS("http", "web_root"))
+        return copy_str(c->http_web_root, sizeof(c->http_web_root), value, key, err, errlen);
+    if (IS("http", "allowed_origins"))
+        return set_origins(c, value, err, errlen);
+    if (IS("http", "metrics_public")) {
+        if (parse_bool(value, &c->http_metrics_public)) {
+            snprintf(err, errlen, "metrics_public must be true or false, not '%s'", value);
+            return -1;
+        }
+        return 0;
+    }
+    if (IS("http", "tls_cert"))
+        return copy_str(c->http_tls_cert, sizeof(c->http_tls_cert), value, key, err, errlen);
+    if (IS("http", "tls_key"))
+        return copy_str(c->http_tls_key, sizeof(c->http_tls_key), value, key, err, errlen);
+    if (IS("http", "max_connections"))
+        UINT(c->http_max_connections, 1, 1000000);
+    if (IS("http", "idle_timeout"))
+        UINT(c->http_idle_timeout, 1, 3600);
+    if (IS("http", "request_timeout"))
+        UINT(c->http_request_timeout, 1, 600);
 #undef IS
 #undef UINT
     snprintf(err, errlen, "unknown key '%s' in section [%s]", key, section);
@@ -259,6 +372,23 @@ int config_validate(const struct epode_config *c, char *err, size_t errlen)
     if (c->reconnect_min > c->reconnect_max) {
         snprintf(err, errlen, "reconnect_min (%u) is larger than reconnect_max (%u)", c->reconnect_min, c->reconnect_max);
         return -1;
+    }
+    if (!c->http_tls_cert[0] != !c->http_tls_key[0]) {
+        snprintf(err, errlen, "[http] tls_cert and tls_key go together: set both (https) or neither (http)");
+        return -1;
+    }
+    const char *tls_files[] = {c->http_tls_cert, c->http_tls_key};
+    for (int i = 0; i < 2; i++)
+        if (tls_files[i][0] && access(tls_files[i], R_OK) != 0) {
+            snprintf(err, errlen, "[http] %s %s: %s", i ? "tls_key" : "tls_cert", tls_files[i], strerror(errno));
+            return -1;
+        }
+    if (c->http_web_root[0]) {
+        struct stat st;
+        if (stat(c->http_web_root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "[http] web_root %s is not a directory", c->http_web_root);
+            return -1;
+        }
     }
     for (unsigned i = 0; i < c->nice; i++)
         if (strcmp(c->ice[i].type, "stun") != 0 && !c->turn_secret[0]) {

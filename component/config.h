@@ -38,6 +38,17 @@ struct epode_config {
     unsigned nice;
     char turn_secret[256];      /* coturn static-auth-secret */
     unsigned turn_ttl;          /* seconds a TURN credential is valid */
+
+    /* [http]: the browsers' side (docs/http.md) */
+    char http_public_url[512];      /* base of announced URLs, "" : from Host */
+    char http_web_root[1024];       /* static files, "" : the default */
+    char http_allowed_origins[2048];/* CORS allow-list, space-separated */
+    int http_metrics_public;        /* /metrics for non-loopback clients */
+    char http_tls_cert[1024];       /* PEM; with http_tls_key, https */
+    char http_tls_key[1024];
+    unsigned http_max_connections;
+    unsigned http_idle_timeout;     /* seconds */
+    unsigned http_request_timeout;  /* seconds */
 };
 
 /* Fills in every default. */

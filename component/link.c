@@ -231,7 +231,8 @@ int link_send(struct link *l, const char *xml, size_t len)
         l->stats.queue_overflows++;
         return -1;
     }
-    struct qitem *q = malloc(sizeof(*q) + len);
+    /* +1: libstrophe's xmpp_send_raw() reads the text as a C string */
+    struct qitem *q = malloc(sizeof(*q) + len + 1);
     if (!q) {
         l->stats.queue_overflows++;
         return -1;
@@ -239,6 +240,7 @@ int link_send(struct link *l, const char *xml, size_t len)
     q->next = NULL;
     q->len = len;
     memcpy(q->xml, xml, len);
+    q->xml[len] = '\0';
     *l->qtail = q;
     l->qtail = &q->next;
     l->qcount++;

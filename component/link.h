@@ -63,7 +63,8 @@ void link_free(struct link *l);
 
 int link_is_up(const struct link *l);
 
-/* Sends one stanza given as XML text (len bytes). While the link is down it
+/* Sends one stanza given as XML text (len bytes, NUL-terminated at len:
+ * libstrophe reads it as a C string). While the link is down it
  * waits in the queue. Returns 0, or -1 when the queue is full: the caller
  * answers the stanza's sender with an error, nothing is dropped silently. */
 int link_send(struct link *l, const char *xml, size_t len);

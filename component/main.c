@@ -1,6 +1,7 @@
 /* main.c - the epode daemon: configuration, signals, wiring. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "http.h"
 #include "link.h"
 #include "log.h"
 #include "services.h"
@@ -39,7 +41,7 @@ static const char usage_text[] =
     "  --server HOST:PORT   the XMPP server's component listener (default 127.0.0.1:5275)\n"
     "  --secret SECRET      the component secret (prefer secret_file in the configuration:\n"
     "                       command lines are visible to other users)\n"
-    "  --listen HOST:PORT   the HTTP side for browsers (default 127.0.0.1:5280)\n"
+    "  --listen HOST:PORT   the HTTP side for browsers (default 127.0.0.1:5290)\n"
     "  --db PATH            the SQLite database (default /var/lib/epode/epode.db)\n"
     "  --log-level LEVEL    debug, info, warn or error (default info)\n"
     "  --check-config       validate the configuration and exit\n"
@@ -58,6 +60,7 @@ struct daemon {
     struct services services;
     struct control *control;
     struct store *store;
+    struct http_server *http;
     uv_signal_t sigterm, sigint, sighup;
     int exit_code;
     int stopping;
@@ -127,6 +130,7 @@ static void on_state(struct link *l, int up, void *ud)
 
 static void close_all(struct daemon *d)
 {
+    http_stop(d->http);
     control_stop(d->control);
     d->control = NULL;
     uv_signal_stop(&d->sigterm);
@@ -234,6 +238,94 @@ static int control_send(void *ud, const char *xml, size_t len, char *err, size_t
     return rc;
 }
 
+/* /metrics: the link and service counters, in Prometheus text format. */
+static void http_metrics(void *ud, struct http_buf *b)
+{
+    struct daemon *d = ud;
+    struct link_stats st;
+    memset(&st, 0, sizeof(st));
+    if (d->link)
+        link_get_stats(d->link, &st);
+    http_buf_printf(b,
+                    "# HELP epode_info Epode's version.\n"
+                    "# TYPE epode_info gauge\n"
+                    "epode_info{version=\"%s\"} 1\n"
+                    "# HELP epode_link_up Whether the XEP-0114 link to the XMPP server is up.\n"
+                    "# TYPE epode_link_up gauge\n"
+                    "epode_link_up %d\n"
+                    "# HELP epode_link_connects_total Handshakes completed with the XMPP server.\n"
+                    "# TYPE epode_link_connects_total counter\n"
+                    "epode_link_connects_total %lu\n"
+                    "# HELP epode_link_disconnects_total Links lost after a completed handshake.\n"
+                    "# TYPE epode_link_disconnects_total counter\n"
+                    "epode_link_disconnects_total %lu\n"
+                    "# HELP epode_link_stanzas_in_total Stanzas received from the XMPP server.\n"
+                    "# TYPE epode_link_stanzas_in_total counter\n"
+                    "epode_link_stanzas_in_total %lu\n"
+                    "# HELP epode_link_stanzas_out_total Stanzas sent to the XMPP server.\n"
+                    "# TYPE epode_link_stanzas_out_total counter\n"
+                    "epode_link_stanzas_out_total %lu\n"
+                    "# HELP epode_link_queued Stanzas waiting for the link to come back.\n"
+                    "# TYPE epode_link_queued gauge\n"
+                    "epode_link_queued %lu\n"
+                    "# HELP epode_link_queue_overflows_total Stanzas refused because the queue was full.\n"
+                    "# TYPE epode_link_queue_overflows_total counter\n"
+                    "epode_link_queue_overflows_total %lu\n"
+                    "# HELP epode_iq_answered_total Requests (iq) the component answered with a result.\n"
+                    "# TYPE epode_iq_answered_total counter\n"
+                    "epode_iq_answered_total %lu\n"
+                    "# HELP epode_iq_errors_total Requests (iq) the component answered with an error.\n"
+                    "# TYPE epode_iq_errors_total counter\n"
+                    "epode_iq_errors_total %lu\n",
+                    EPODE_VERSION, d->link && link_is_up(d->link), st.connects, st.disconnects, st.stanzas_in,
+                    st.stanzas_out, st.queued, st.queue_overflows, d->services.iq_answered, d->services.iq_errors);
+}
+
+/* [http] web_root when unset: the source tree's web/ for an epode run
+ * from its build directory (developers, tests), else the installed copy. */
+static const char *default_web_root(void)
+{
+    char exe[PATH_MAX], build[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0 && realpath(EPODE_BUILD_DIR, build)) {
+        exe[n] = '\0';
+        size_t bl = strlen(build);
+        if (strncmp(exe, build, bl) == 0 && exe[bl] == '/')
+            return EPODE_SOURCE_WEB_DIR;
+    }
+    return EPODE_INSTALL_WEB_DIR;
+}
+
+static void on_drain_deadline(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+static void name_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    log_warn("epode", "still open at exit: a %s handle%s", uv_handle_type_name(uv_handle_get_type(h)),
+             uv_is_closing(h) ? " (closing)" : "");
+}
+
+/* After uv_run() returned: every module has closed its handles, some of
+ * which (libwebsockets' sockets) finish closing on the loop. Runs it until
+ * nothing is left, for two seconds at most. 0, or -1 if something stayed. */
+static int finish_closing(uv_loop_t *loop)
+{
+    uv_timer_t deadline;
+    uv_timer_init(loop, &deadline);
+    uv_timer_start(&deadline, on_drain_deadline, 2000, 0);
+    uv_unref((uv_handle_t *)&deadline); /* does not keep the loop alive itself */
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&deadline, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    if (!uv_loop_alive(loop))
+        return 0;
+    uv_walk(loop, name_handle, NULL);
+    return -1;
+}
+
 /* Where keepalive pings go: the server's own domain, taken as the
  * component domain's parent (webrtc.example.com -> example.com). */
 static const char *parent_domain(const char *domain)
@@ -315,8 +407,9 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (check_only) {
-        printf("epode: configuration is valid (domain %s, server %s:%u)\n", d.cfg.domain,
-               d.cfg.server_host, d.cfg.server_port);
+        printf("epode: configuration is valid (domain %s, server %s:%u, http%s on %s:%u)\n", d.cfg.domain,
+               d.cfg.server_host, d.cfg.server_port, d.cfg.http_tls_cert[0] ? "s" : "", d.cfg.listen_host,
+               d.cfg.listen_port);
         return EXIT_OK;
     }
     log_init(d.cfg.log_level, stderr);
@@ -345,6 +438,27 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     d.loop = uv_default_loop();
+
+    /* The HTTP side, on the same loop, before anything else runs on it. */
+    struct http_opts ho = {
+        .host = d.cfg.listen_host, .port = d.cfg.listen_port,
+        .web_root = d.cfg.http_web_root[0] ? d.cfg.http_web_root : default_web_root(),
+        .public_url = d.cfg.http_public_url, .allowed_origins = d.cfg.http_allowed_origins,
+        .metrics_public = d.cfg.http_metrics_public,
+        .tls_cert = d.cfg.http_tls_cert, .tls_key = d.cfg.http_tls_key,
+        .max_connections = d.cfg.http_max_connections, .idle_timeout = d.cfg.http_idle_timeout,
+        .request_timeout = d.cfg.http_request_timeout,
+        .metrics = http_metrics, .ud = &d,
+    };
+    d.http = http_start(d.loop, &ho, err, sizeof(err));
+    if (!d.http) {
+        fprintf(stderr, "epode: http: %s\n", err);
+        log_error("epode", "http: %s", err);
+        store_free(d.store);
+        uv_loop_close(d.loop);
+        return EXIT_FATAL;
+    }
+
     xmpp_initialize();
     xmpp_log_t xlog = {strophe_log, &d};
     d.xctx = xmpp_ctx_new(NULL, &xlog);
@@ -389,12 +503,19 @@ int main(int argc, char **argv)
     link_start(d.link);
     uv_run(d.loop, UV_RUN_DEFAULT);
 
+    /* Shutdown order on the shared loop: every module has closed its
+     * handles (close_all, link_free); the loop runs until they have all
+     * finished closing; only then may libwebsockets free its context
+     * (http_free), and the loop be closed. */
     link_free(d.link);
+    d.link = NULL;
     store_free(d.store);
     xmpp_ctx_free(d.xctx);
     xmpp_shutdown();
-    uv_run(d.loop, UV_RUN_NOWAIT);
-    uv_loop_close(d.loop);
+    int drained = finish_closing(d.loop);
+    http_free(d.http);
+    if (drained == 0 && uv_loop_close(d.loop) != 0)
+        log_warn("epode", "the event loop still had handles at exit");
     memset(d.cfg.secret, 0, sizeof(d.cfg.secret));
     memset(d.cfg.turn_secret, 0, sizeof(d.cfg.turn_secret));
     return d.exit_code;

@@ -207,7 +207,7 @@ grep -q "^error" "$work/out" && ok "$server: the control socket refuses what is 
 
 # ---- a second Epode for the same domain -------------------------------
 if [ "$server" = prosody ]; then
-  timeout 15 "$epode" --config "$work/epode.conf" >"$work/second.log" 2>&1
+  timeout 15 "$epode" --config "$work/epode.conf" --listen 127.0.0.1:$((port_base + 281)) >"$work/second.log" 2>&1
   rc=$?
   if [ "$rc" -eq 1 ] && grep -q "another component is already connected" "$work/second.log"; then
     ok "prosody: a second Epode for the domain gets conflict, exit 1"
