@@ -1103,21 +1103,6 @@ static int parse_attribute(struct parser *P, const char *line, size_t len)
 #undef NEED_VALUE
 }
 
-int sdp_attr_apply(struct sdp_session *s, struct sdp_media *m,
-                   const char *line, size_t len, struct sdp_error *err)
-{
-    struct parser P = {.s = s, .m = m, .err = err, .line = err ? err->line : 0};
-    s->xml_safe = 0;
-    if (len >= 2 && line[0] == 'a' && line[1] == '=') {
-        line += 2;
-        len -= 2;
-    }
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
-            return fail(err, P.line, "a=: control character in attribute");
-    return parse_attribute(&P, line, len);
-}
-
 /* ------------------------------------------------------------------ */
 /* Lines                                                               */
 

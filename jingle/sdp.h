@@ -269,12 +269,6 @@ void sdp_session_free(struct sdp_session *s);
 struct sdp_session *sdp_session_parse(const char *text, size_t len,
                                       struct sdp_error *err);
 
-/* Parses one attribute line value ("candidate:..." without "a=") into media
- * `m` of session `s` (or at session level when m is NULL), as the parser
- * would. Used by the Jingle reader for carried raw lines. */
-int sdp_attr_apply(struct sdp_session *s, struct sdp_media *m,
-                   const char *line, size_t len, struct sdp_error *err);
-
 /* Applies one SDP line ("a=...", "b=...", "c=...", "i=...", "k=...", and at
  * session level also u= e= p= r= z= t=) to media `m` or, when m is NULL, to
  * the session. Used for lines carried verbatim in Jingle extension elements.
