@@ -19,6 +19,7 @@
 //                         --app-origin or --evil-origin pointing there)
 //   --bosh URL --ws URL   the endpoints
 //   --domain D            the hosted users' domain
+//   --anon-domain D       the domain for SASL ANONYMOUS (default: --domain)
 //   --users a:p,b:q,...   hosted users, in scenario order (below)
 //   --contact JID --contact-password P --contact-server HOST:PORT
 //                         the contact on the real server (the bot logs in)
@@ -124,15 +125,24 @@ let failed = 0;
 const ok = (what) => { passed++; console.log(`ok   - ${what}`); };
 const ko = (what) => { failed++; console.log(`FAIL - ${what}`); };
 
-// A scenario is a list of steps; the first that throws fails the scenario
-// (the remaining steps are reported as not run, and count as failures: a
-// scenario that does not finish does not pass).
+// A scenario is a list of steps [what, fn, ms]; the first that throws or
+// takes longer than ms (default: the step timeout plus 5 s, for the waits
+// inside a step) fails the scenario. The remaining steps are reported as
+// not run, and count as failures: a scenario that does not finish does not
+// pass.
+let stepLimit = 15000;
+function limit(promise, ms, what) {
+  let timer;
+  return Promise.race([promise, new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`step timeout: no outcome for "${what}" within ${ms / 1000} s`)), ms);
+  })]).finally(() => clearTimeout(timer));
+}
 async function scenario(name, steps, onFail) {
   let i = 0;
   try {
     for (; i < steps.length; i++) {
-      const [what, fn] = steps[i];
-      const detail = await fn();
+      const [what, fn, ms] = steps[i];
+      const detail = await limit(fn(), ms || stepLimit, what);
       ok(`${name}: ${what}${detail ? ` (${detail})` : ''}`);
     }
   } catch (e) {
@@ -155,6 +165,7 @@ function parseArgs(argv) {
       case '--bosh': o.bosh = val(); break;
       case '--ws': o.ws = val(); break;
       case '--domain': o.domain = val(); break;
+      case '--anon-domain': o.anonDomain = val(); break;
       case '--users': o.users = val().split(',').map((u) => { const k = u.indexOf(':'); return {name: u.slice(0, k), password: u.slice(k + 1)}; }); break;
       case '--contact': o.contact = val(); break;
       case '--contact-password': o.contactPassword = val(); break;
@@ -207,6 +218,7 @@ async function run(o) {
   const {chromium} = await import('playwright-core');
   fs.mkdirSync(o.logs, {recursive: true});
   const T = o.stepTimeout;
+  stepLimit = T + 5000;
   const site = o.staticPort ? await staticServer(o.site, o.staticPort) : null;
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -230,7 +242,11 @@ async function run(o) {
     const context = await browser.newContext();
     const logFile = fs.createWriteStream(path.join(o.logs, `${name}.log`));
     const page = await context.newPage();
-    page.on('console', (m) => logFile.write(`${new Date().toISOString().slice(11, 23)} ${m.text()}\n`));
+    const consoleLines = [];
+    page.on('console', (m) => {
+      consoleLines.push(m.text());
+      logFile.write(`${new Date().toISOString().slice(11, 23)} ${m.text()}\n`);
+    });
     page.on('pageerror', (e) => logFile.write(`PAGE ERROR ${e.message}\n`));
     page.on('requestfailed', (r) => logFile.write(`REQUEST FAILED ${r.method()} ${r.url()} ${r.failure() && r.failure().errorText}\n`));
     page.on('websocket', (ws) => {
@@ -242,7 +258,7 @@ async function run(o) {
     if (!resp || !resp.ok()) throw new Error(`GET ${file}: ${resp ? resp.status() : 'no response'}`);
     await page.waitForFunction(() => window.client && window.T, null, {timeout: T});
     const close = async () => { await context.close().catch(() => {}); logFile.end(); };
-    return {page, close, logFile};
+    return {page, close, logFile, consoleText: () => consoleLines.join('\n')};
   }
 
   const ev = (page, fn, arg) => page.evaluate(fn, arg);
@@ -402,9 +418,10 @@ async function run(o) {
     await scenario(name, [
       ['load the page', async () => { pg = await open(name, 'strophe.html'); }],
       ['SASL ANONYMOUS over WebSocket binds a JID of the domain', async () => {
-        const r = await ev(pg.page, (a) => client.connect(a), {url: o.ws, jid: o.domain, password: null});
+        const domain = o.anonDomain || o.domain;
+        const r = await ev(pg.page, (a) => client.connect(a), {url: o.ws, jid: domain, password: null});
         const m = /^([^@/]+)@([^/]+)\/.+$/.exec(r.jid);
-        if (!m || m[2] !== o.domain) throw new Error(`bound ${r.jid}`);
+        if (!m || m[2] !== domain) throw new Error(`bound ${r.jid}`);
         if (!await ev(pg.page, () => T.sent(/<auth[^>]*mechanism="ANONYMOUS"/))) throw new Error('not through ANONYMOUS');
         return `bound ${r.jid}`;
       }],
@@ -420,40 +437,42 @@ async function run(o) {
     if (pg) await pg.close();
   }
 
-  // A page from an origin the server does not allow.
+  // A page from an origin the server does not allow, after the same
+  // requests from an allowed origin (--app-origin) worked: the refusal is
+  // about the origin, not an endpoint that does not work at all.
   async function evilOrigin(name) {
-    if (!o.evilOrigin) throw new Error('--evil-origin is required for evil-origin');
-    let pg = null;
+    if (!o.evilOrigin || !o.appOrigin) throw new Error('--evil-origin and --app-origin are required for evil-origin');
+    let app = null;
+    let evil = null;
+    const arg = (url) => ({url, domain: o.domain});
+    const sessionOpened = (r) => r.got.some((t) => /<open\b|<stream:features|<features/.test(t));
     await scenario(name, [
-      ['load a page from the unknown origin', async () => { pg = await open(name, 'strophe.html', `${o.evilOrigin}/`); return o.evilOrigin; }],
+      ['load a page from the allowed origin', async () => { app = await open(`${name}-allowed`, 'strophe.html', `${o.appOrigin}/`); return o.appOrigin; }],
+      ['from the allowed origin, the WebSocket opens a stream', async () => {
+        const r = await ev(app.page, (a) => T.probeWebSocket(a.url, a.domain), arg(o.ws));
+        if (!sessionOpened(r)) throw new Error(`opened=${r.opened} close=${r.code} received=${JSON.stringify(r.got).slice(0, 300)}`);
+      }],
+      ['from the allowed origin, BOSH creates a session', async () => {
+        const r = await ev(app.page, (a) => T.probeBosh(a.url, a.domain), arg(o.bosh));
+        if (!/^HTTP 200 .*\ssid=/.test(r)) throw new Error(r.slice(0, 300));
+      }],
+      ['load a page from the unknown origin', async () => { evil = await open(name, 'strophe.html', `${o.evilOrigin}/`); return o.evilOrigin; }],
       ['the WebSocket is refused: no stream is opened', async () => {
-        const r = await ev(pg.page, ({url, domain}) => new Promise((resolve) => {
-          const got = [];
-          let opened = false;
-          const ws = new WebSocket(url, 'xmpp');
-          ws.onopen = () => {
-            opened = true;
-            ws.send(`<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='${domain}' version='1.0'/>`);
-          };
-          ws.onmessage = (m) => got.push(String(m.data));
-          ws.onclose = (c) => resolve({opened, code: c.code, got});
-          setTimeout(() => { resolve({opened, code: 'still open after 5 s', got}); ws.close(); }, 5000);
-        }), {url: o.ws, domain: o.domain});
-        const session = r.got.some((t) => /<open\b|<stream:features|<features/.test(t));
-        if (session || r.opened) {
+        const r = await ev(evil.page, (a) => T.probeWebSocket(a.url, a.domain), arg(o.ws));
+        if (sessionOpened(r) || r.opened) {
           throw new Error(`opened=${r.opened} close=${r.code} received=${JSON.stringify(r.got).slice(0, 300)}`);
         }
-        return `handshake refused, close code ${r.code}`;
+        const http = evil.consoleText().match(/Unexpected response code: (\d+)/);
+        return `handshake refused${http ? ` with HTTP ${http[1]}` : ''}, close code ${r.code}`;
       }],
       ['a BOSH session creation request from it is refused', async () => {
-        const r = await ev(pg.page, (a) => fetch(a.url, {method: 'POST', headers: {'Content-Type': 'text/xml; charset=utf-8'},
-          body: `<body xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh' rid='1000' to='${a.domain}' wait='10' hold='1' ver='1.6' xmpp:version='1.0'/>`})
-          .then(async (res) => `HTTP ${res.status} ${await res.text()}`, (e) => `refused: ${e.message}`), {url: o.bosh, domain: o.domain});
+        const r = await ev(evil.page, (a) => T.probeBosh(a.url, a.domain), arg(o.bosh));
         if (!r.startsWith('refused')) throw new Error(r.slice(0, 300));
         return r;
       }],
     ], async () => { await dumpTail(name); });
-    if (pg) await pg.close();
+    if (app) await app.close();
+    if (evil) await evil.close();
   }
 
   // On failure, the end of that page's log on stdout (as # comments).

@@ -70,6 +70,46 @@ window.T = {
     return Object.values(p).includes('available');
   },
 
+  // Opens an XMPP WebSocket (RFC 7395) to url and sends <open/> for domain;
+  // resolves with what happened within 5 s: {opened, code, got: [frames]}.
+  probeWebSocket(url, domain) {
+    return new Promise((resolve) => {
+      const got = [];
+      let opened = false;
+      const ws = new WebSocket(url, 'xmpp');
+      const done = (code) => { resolve({opened, code, got}); try { ws.close(); } catch (e) { /* closed */ } };
+      ws.onopen = () => {
+        opened = true;
+        ws.send(`<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='${domain}' version='1.0'/>`);
+      };
+      ws.onmessage = (m) => {
+        got.push(String(m.data));
+        if (/<stream:features|<features/.test(String(m.data))) done('features received');
+      };
+      ws.onclose = (c) => done(c.code);
+      setTimeout(() => done('still open after 5 s'), 5000);
+    });
+  },
+
+  // Sends a BOSH session creation request (XEP-0206) to url; when a session
+  // is created, terminates it. Resolves with 'refused: ...' when the
+  // browser refused the request (CORS), else 'HTTP status body'.
+  async probeBosh(url, domain) {
+    const post = (body) => fetch(url, {method: 'POST', headers: {'Content-Type': 'text/xml; charset=utf-8'}, body});
+    let res;
+    try {
+      res = await post(`<body xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh' rid='1000' to='${domain}' wait='10' hold='1' ver='1.6' xmpp:version='1.0'/>`);
+    } catch (e) {
+      return `refused: ${e.message}`;
+    }
+    const text = await res.text();
+    const sid = /\ssid=['"]([^'"]+)/.exec(text);
+    if (sid) {
+      await post(`<body xmlns='http://jabber.org/protocol/httpbind' rid='1001' sid='${sid[1]}' type='terminate'/>`).catch(() => {});
+    }
+    return `HTTP ${res.status} ${text}`;
+  },
+
   // Resolves when fn() is truthy, rejects after ms with `what`.
   until(fn, ms, what) {
     return new Promise((resolve, reject) => {
