@@ -274,6 +274,11 @@ async function run(o) {
     return bot;
   }
 
+  const hygiene = (pgf) => ['every stanza received was qualified by jabber:client', async () => {
+    const v = await ev(pgf().page, () => T.state.violations);
+    if (v.length) throw new Error(`${v.length}${v.length >= 20 ? '+' : ''} stanza(s), first: ${v[0]}`);
+  }];
+
   // ---- the main scenario: a hosted user and the contact become friends
   async function friends(name, file, url, user, base) {
     const contact = o.contact;
@@ -329,6 +334,7 @@ async function run(o) {
         await waitIn(pg.page, () => /Contact/.test(client.rosterText()), null, 'the contact in <converse-roster>');
       }]] : []),
       ...chat(name, () => pg, c, user, () => bound, mark),
+      hygiene(() => pg),
       ['log out', async () => {
         const r = await ev(pg.page, () => client.disconnect());
         if (!r.clean) throw new Error('no clean end of the session within 5 s');
@@ -392,6 +398,7 @@ async function run(o) {
           `available presence from ${bound}`, mark);
       }],
       ...chat(name, () => pg, c, user, () => bound, mark),
+      hygiene(() => pg),
       ['log out', async () => {
         const r = await ev(pg.page, () => client.disconnect());
         if (!r.clean) throw new Error('no clean end of the session within 5 s');

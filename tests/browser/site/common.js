@@ -23,15 +23,52 @@ window.T = {
     subscribeRequests: [], // bare JIDs that asked to subscribe
     saslFailure: null,     // the condition of a SASL <failure/>, if any
     out: [],               // everything sent, as text
+    violations: [],        // stanzas received not qualified as RFC 6120 says
   },
 
   log(direction, text) {
     const s = typeof text === 'string' ? text : new XMLSerializer().serializeToString(text);
     console.log(`${direction} ${s}`);
     if (direction === 'OUT') T.state.out.push(s);
+    if (direction === 'IN') T.inspect(text);
     // The SASL failure condition, whatever the library makes of it.
     const m = /<failure[^>]*urn:ietf:params:xml:ns:xmpp-sasl[^>]*>\s*<([a-z-]+)/.exec(s);
     if (direction === 'IN' && m) T.state.saslFailure = m[1];
+  },
+
+  // Checks the namespaces of what the server sent (an element, or the text
+  // of one WebSocket frame or BOSH body): a stanza must be qualified by
+  // jabber:client (RFC 6120 4.8.3; RFC 7395 3.3.3: each WebSocket message is
+  // a document of its own; XEP-0206 for stanzas inside a BOSH body), and so
+  // must the children of message and presence defined there (body,
+  // subject, thread, show, status, priority); xml:lang keeps its prefix.
+  // Clients differ in how much of this they forgive: StanzaJS drops a
+  // stanza in no namespace. Violations are collected, not thrown.
+  inspect(x) {
+    let el = x;
+    if (typeof x === 'string') {
+      if (!/^\s*</.test(x) || /^\s*<(open|close)\b/.test(x)) return;
+      el = new DOMParser().parseFromString(x, 'text/xml').documentElement;
+      if (!el || el.getElementsByTagName('parsererror').length) return;
+    }
+    const stanzas = el.localName === 'body' && el.namespaceURI === 'http://jabber.org/protocol/httpbind'
+      ? Array.from(el.children) : [el];
+    const CLIENT = 'jabber:client';
+    for (const st of stanzas) {
+      if (!['message', 'presence', 'iq'].includes(st.localName)) continue;
+      const text = new XMLSerializer().serializeToString(st).slice(0, 300);
+      const bad = [];
+      if (st.namespaceURI !== CLIENT) bad.push(`<${st.localName}/> in namespace ${st.namespaceURI || '(none)'}`);
+      if (st.hasAttribute('lang')) bad.push('a "lang" attribute (xml:lang without its prefix)');
+      if (st.localName !== 'iq') {
+        for (const c of st.children) {
+          if (['body', 'subject', 'thread', 'show', 'status', 'priority'].includes(c.localName) && c.namespaceURI !== CLIENT) {
+            bad.push(`<${c.localName}/> in namespace ${c.namespaceURI || '(none)'}`);
+          }
+        }
+      }
+      if (bad.length && T.state.violations.length < 20) T.state.violations.push(`${bad.join(', ')}: ${text}`);
+    }
   },
 
   // Did the page send something that matches re?
