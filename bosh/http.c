@@ -23,8 +23,17 @@
 
 #include <libwebsockets.h>
 
+#include "bosh.h"
 #include "http_util.h"
 #include "log.h"
+#include "xmlin.h"
+
+#define NS_FRAMING "urn:ietf:params:xml:ns:xmpp-framing"
+/* Bytes lws reads per WebSocket receive callback: it stays allocated for
+ * the life of the connection, so small (messages are reassembled here). */
+#define WS_RX_BUFFER 512
+/* Output waiting for a WebSocket client that does not read, at most. */
+#define WS_OUT_MAX (1024 * 1024)
 
 /* File descriptors kept for the rest of the daemon (database, XMPP link,
  * control socket, lws' own pipe) beyond the HTTP connections. */
@@ -56,6 +65,22 @@ struct http_server {
     void (*metrics)(void *ud, struct http_buf *out);
     void *ud;
 
+    /* XMPP over WebSocket */
+    const struct stream_in *xmpp;
+    xmpp_ctx_t *xctx;
+    struct xmlin *xmlin;
+    size_t max_stanza;
+    lws_retry_bo_t ws_policy;
+    unsigned long ws_sessions;
+    unsigned long ws_refused;
+
+    /* BOSH */
+    struct bosh *bosh;
+    size_t bosh_max_body;
+    uv_prepare_t bosh_flush;
+    uv_timer_t bosh_tick;
+    int bosh_handles;           /* the two above are initialised */
+
     /* figures for /metrics */
     unsigned long connections;          /* open now */
     unsigned long connections_refused;  /* over max_connections */
@@ -83,6 +108,23 @@ struct hdr {
     const char *name;           /* lower case, with the colon: "allow:" */
     const char *value;
 };
+
+/* Per HTTP connection (lws allocates it zeroed): a BOSH request's body
+ * while it arrives, then its answer until the socket can take it. */
+struct http_conn {
+    char *body;
+    size_t len, cap;
+    char *origin;               /* allowed Origin to echo in CORS, or NULL */
+    char *resp;                 /* the answer waiting for WRITEABLE */
+    size_t resp_len;
+    int resp_status;
+    char resp_ctype[64];
+    unsigned too_big : 1;       /* body over the limit: 413 at the end */
+    unsigned at_bosh : 1;       /* handed to bosh_request, not answered yet */
+    unsigned has_resp : 1;
+};
+
+static int bosh_post_start(struct http_server *h, struct req *rq, struct http_conn *hc);
 
 /* ------------------------------------------------------------------ */
 /* lws' log, into ours                                                 */
@@ -305,6 +347,30 @@ static int route_metrics(struct http_server *h, struct req *rq)
                     h->connections, h->connections_refused);
     for (int c = 1; c <= 5; c++)
         http_buf_printf(&b, "epode_http_requests_total{code=\"%dxx\"} %lu\n", c, h->requests[c]);
+    struct bosh_stats bs;
+    memset(&bs, 0, sizeof(bs));
+    if (h->bosh)
+        bosh_get_stats(h->bosh, &bs);
+    http_buf_printf(&b,
+                    "# HELP epode_websocket_sessions XMPP over WebSocket connections now.\n"
+                    "# TYPE epode_websocket_sessions gauge\n"
+                    "epode_websocket_sessions %lu\n"
+                    "# HELP epode_websocket_refused_total WebSocket upgrades or sessions refused.\n"
+                    "# TYPE epode_websocket_refused_total counter\n"
+                    "epode_websocket_refused_total %lu\n"
+                    "# HELP epode_bosh_sessions BOSH sessions now.\n"
+                    "# TYPE epode_bosh_sessions gauge\n"
+                    "epode_bosh_sessions %lu\n"
+                    "# HELP epode_bosh_held BOSH requests held open now.\n"
+                    "# TYPE epode_bosh_held gauge\n"
+                    "epode_bosh_held %lu\n"
+                    "# HELP epode_bosh_expired_total BOSH sessions ended by inactivity.\n"
+                    "# TYPE epode_bosh_expired_total counter\n"
+                    "epode_bosh_expired_total %lu\n"
+                    "# HELP epode_bosh_retransmits_total Repeated BOSH requests answered again from the cache.\n"
+                    "# TYPE epode_bosh_retransmits_total counter\n"
+                    "epode_bosh_retransmits_total %lu\n",
+                    h->ws_sessions, h->ws_refused, bs.sessions, bs.held, bs.expired_total, bs.retransmits_total);
     if (b.overflow) {
         log_warn("http", "/metrics does not fit in %d bytes", HTTP_BODY_MAX);
         return respond_text(h, rq, 500, "The metrics do not fit in the response buffer.\n", NULL, 0);
@@ -383,6 +449,16 @@ static int route(struct http_server *h, struct req *rq)
         rq->close = 1; /* its body, if any, is not read */
         return respond_text(h, rq, 405, "Method not allowed.\n", allow, 1);
     }
+    if (strcmp(rq->path, HTTP_BOSH_PATH) == 0 && h->bosh) {
+        if (rq->method == M_POST)
+            return bosh_post_start(h, rq, lws_wsi_user(rq->wsi));
+        static const struct hdr post_only[] = {{"allow:", "POST, OPTIONS"}};
+        return respond_text(h, rq, 405, "BOSH (XEP-0124) takes POST requests.\n", post_only, 1);
+    }
+    if (strcmp(rq->path, HTTP_WS_PATH) == 0 && h->xmpp && rq->method != M_POST) {
+        return respond_text(h, rq, 426, "This is an XMPP over WebSocket endpoint (RFC 7395): upgrade to "
+                            "WebSocket with the sub-protocol \"xmpp\".\n", NULL, 0);
+    }
     if (strcmp(rq->path, HTTP_BOSH_PATH) == 0 || strcmp(rq->path, HTTP_WS_PATH) == 0) {
         if (rq->method == M_POST)
             rq->close = 1;
@@ -442,6 +518,153 @@ static void req_init(struct http_server *h, struct req *rq, struct lws *wsi)
     }
 }
 
+
+/* ------------------------------------------------------------------ */
+/* BOSH (XEP-0124, XEP-0206): bosh.c decides, this writes              */
+
+static void conn_reset(struct http_conn *hc)
+{
+    free(hc->body);
+    free(hc->origin);
+    free(hc->resp);
+    memset(hc, 0, sizeof(*hc));
+}
+
+/* bosh.c's answer to a request: kept until lws says the socket is
+ * writable (answers to held requests come from outside lws callbacks). */
+static void bosh_respond(void *ud, void *req, int status, const char *ctype, const char *body, size_t len)
+{
+    (void)ud;
+    struct lws *wsi = req;
+    struct http_conn *hc = lws_wsi_user(wsi);
+    if (!hc)
+        return;
+    hc->at_bosh = 0;
+    free(hc->resp);
+    hc->resp = malloc(len + 1);
+    if (!hc->resp) {
+        hc->has_resp = 0;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    memcpy(hc->resp, body, len);
+    hc->resp[len] = '\0';
+    hc->resp_len = len;
+    hc->resp_status = status;
+    snprintf(hc->resp_ctype, sizeof(hc->resp_ctype), "%s", ctype ? ctype : "text/plain; charset=utf-8");
+    hc->has_resp = 1;
+    lws_callback_on_writable(wsi);
+}
+
+static const struct bosh_http_ops bosh_ops = {bosh_respond};
+
+static int bosh_write(struct http_server *h, struct lws *wsi, struct http_conn *hc)
+{
+    struct req rq;
+    memset(&rq, 0, sizeof(rq));
+    rq.wsi = wsi;
+    rq.method = M_POST;
+    rq.mname = "POST";
+    rq.path = HTTP_BOSH_PATH;
+    if (hc->origin) {
+        snprintf(rq.origin, sizeof(rq.origin), "%s", hc->origin);
+        rq.has_origin = rq.cors = 1;
+    }
+    static const struct hdr nocache[] = {{"cache-control:", "no-store"}};
+    char *resp = hc->resp;
+    size_t len = hc->resp_len;
+    int status = hc->resp_status;
+    char ctype[64];
+    snprintf(ctype, sizeof(ctype), "%s", hc->resp_ctype);
+    hc->resp = NULL;
+    hc->has_resp = 0;
+    free(hc->origin);
+    hc->origin = NULL;
+    rq.close = status >= 400; /* an error: start afresh */
+    int r = respond(h, &rq, (unsigned)status, ctype, resp, len, nocache, 1);
+    free(resp);
+    return r;
+}
+
+static int bosh_post_start(struct http_server *h, struct req *rq, struct http_conn *hc)
+{
+    if (rq->has_origin && !rq->cors) {
+        rq->close = 1;
+        return respond_text(h, rq, 403, "This origin is not allowed ([http] allowed_origins).\n", NULL, 0);
+    }
+    conn_reset(hc);
+    if (rq->cors && !(hc->origin = strdup(rq->origin)))
+        return -1;
+    /* the body follows in LWS_CALLBACK_HTTP_BODY */
+    return 0;
+}
+
+static void bosh_body(struct http_server *h, struct http_conn *hc, const char *in, size_t len)
+{
+    if (hc->too_big)
+        return;
+    if (hc->len + len > h->bosh_max_body) {
+        hc->too_big = 1;
+        free(hc->body);
+        hc->body = NULL;
+        hc->len = hc->cap = 0;
+        return;
+    }
+    if (hc->len + len + 1 > hc->cap) {
+        size_t cap = hc->cap ? hc->cap : 512;
+        while (cap < hc->len + len + 1)
+            cap *= 2;
+        char *n = realloc(hc->body, cap);
+        if (!n) {
+            hc->too_big = 1;
+            return;
+        }
+        hc->body = n;
+        hc->cap = cap;
+    }
+    memcpy(hc->body + hc->len, in, len);
+    hc->len += len;
+    hc->body[hc->len] = '\0';
+}
+
+static int bosh_body_done(struct http_server *h, struct lws *wsi, struct http_conn *hc)
+{
+    if (hc->too_big) {
+        struct req rq;
+        req_init(h, &rq, wsi);
+        rq.close = 1;
+        return respond_text(h, &rq, 413, "The request body is larger than this server accepts.\n", NULL, 0);
+    }
+    char addr[64] = "";
+    lws_get_peer_simple(wsi, addr, sizeof(addr));
+    struct stream_peer peer = {addr, h->tls || (peer_is_loopback(wsi) && !is_forwarded(wsi)), "bosh"};
+    char *body = hc->body;
+    size_t len = hc->len;
+    hc->body = NULL;
+    hc->len = hc->cap = 0;
+    /* a held request may wait up to `wait` seconds: lws' own timers are
+     * for idle connections, not for this one */
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    hc->at_bosh = 1;
+    bosh_request(h->bosh, wsi, body ? body : "", len, &peer, uv_now(h->loop));
+    free(body);
+    return 0;
+}
+
+static void on_bosh_flush(uv_prepare_t *p)
+{
+    struct http_server *h = p->data;
+    if (h->bosh)
+        bosh_flush(h->bosh);
+}
+
+static void on_bosh_tick(uv_timer_t *t)
+{
+    struct http_server *h = t->data;
+    if (h->bosh)
+        bosh_tick(h->bosh, uv_now(h->loop));
+}
+
 /* An Upgrade request: lws asks whether to switch protocols. Nothing is
  * upgraded yet: answer in HTTP/1 and close (lws has not set up keep-alive
  * for this request at this point). */
@@ -455,6 +678,29 @@ static int on_upgrade(struct http_server *h, struct lws *wsi, const char *to)
     req_init(h, &rq, wsi);
     rq.close = 1;
     int r;
+    if (strcasecmp(to, "websocket") == 0 && strcmp(rq.path, HTTP_WS_PATH) == 0 && h->xmpp) {
+        if (rq.has_origin && !rq.cors) {
+            /* a page from a foreign origin: the browser would let it act
+             * as the user's session (RFC 6455 10.2) */
+            r = respond_text(h, &rq, 403, "This origin is not allowed ([http] allowed_origins).\n", NULL, 0);
+            h->ws_refused++;
+            return 1;
+        }
+        char proto[256] = "";
+        int pl = lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL);
+        int has_xmpp = 0;
+        if (pl > 0 && pl < (int)sizeof(proto) && lws_hdr_copy(wsi, proto, sizeof(proto), WSI_TOKEN_PROTOCOL) > 0) {
+            for (char *save = NULL, *tok = strtok_r(proto, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+                if (strcmp(tok, "xmpp") == 0)
+                    has_xmpp = 1;
+        }
+        if (!has_xmpp) {
+            r = respond_text(h, &rq, 400, "XMPP over WebSocket needs the sub-protocol \"xmpp\" (RFC 7395).\n",
+                             NULL, 0);
+            return 1;
+        }
+        return 0; /* lws completes the upgrade and binds the "xmpp" protocol */
+    }
     if (strcasecmp(to, "websocket") == 0 && strcmp(rq.path, HTTP_WS_PATH) == 0)
         r = route_not_yet(h, &rq);
     else if (strcasecmp(to, "websocket") == 0)
@@ -481,10 +727,299 @@ static int admit(struct http_server *h)
     return 0;
 }
 
+
+/* ------------------------------------------------------------------ */
+/* XMPP over WebSocket (RFC 7395)                                      */
+
+/* One message waiting to be written, with lws' headroom before it. */
+struct ws_msg {
+    struct ws_msg *next;
+    size_t len;
+    unsigned char data[];   /* LWS_PRE + len */
+};
+
+/* Per connection (lws allocates it: per_session_data_size). Small on
+ * purpose: an idle session has no buffer at all. */
+struct ws_conn {
+    struct lws *wsi;
+    struct http_server *h;
+    void *session;              /* the session layer's handle */
+    struct ws_msg *head, *tail; /* output */
+    size_t queued;
+    char *rx;                   /* a message being reassembled */
+    size_t rx_len, rx_cap;
+    unsigned closing : 1;       /* close after the output is written */
+    unsigned skipping : 1;      /* dropping the rest of a refused message */
+    unsigned gone : 1;          /* the session layer was told */
+};
+
+static const struct stream_out ws_out;
+
+static int ws_queue(struct ws_conn *wc, const char *data, size_t len)
+{
+    if (wc->closing || wc->queued + len > WS_OUT_MAX)
+        return -1;
+    struct ws_msg *m = malloc(sizeof(*m) + LWS_PRE + len);
+    if (!m)
+        return -1;
+    m->next = NULL;
+    m->len = len;
+    memcpy(m->data + LWS_PRE, data, len);
+    if (wc->tail)
+        wc->tail->next = m;
+    else
+        wc->head = m;
+    wc->tail = m;
+    wc->queued += len;
+    lws_callback_on_writable(wc->wsi);
+    return 0;
+}
+
+static void ws_out_open(void *t, const char *from, const char *id)
+{
+    struct ws_conn *wc = t;
+    char buf[1024];
+    struct http_buf b;
+    http_buf_init(&b, buf, sizeof(buf));
+    http_buf_printf(&b, "<open xmlns='" NS_FRAMING "' from='%s' id='%s' version='1.0' xml:lang='en'/>", from, id);
+    if (!b.overflow)
+        ws_queue(wc, b.p, b.len);
+}
+
+static int ws_out_send(void *t, const char *xml, size_t len)
+{
+    return ws_queue(t, xml, len);
+}
+
+static void ws_out_close(void *t, const char *cond, const char *text)
+{
+    struct ws_conn *wc = t;
+    if (wc->closing)
+        return;
+    if (cond) {
+        char buf[2048];
+        struct http_buf b;
+        http_buf_init(&b, buf, sizeof(buf));
+        http_buf_printf(&b, "<stream:error xmlns:stream='http://etherx.jabber.org/streams'><%s "
+                        "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>", cond);
+        if (text) {
+            http_buf_printf(&b, "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>");
+            for (const char *c = text; *c; c++)
+                if (*c == '<')
+                    http_buf_append(&b, "&lt;", 4);
+                else if (*c == '&')
+                    http_buf_append(&b, "&amp;", 5);
+                else if (*c == '>')
+                    http_buf_append(&b, "&gt;", 4);
+                else
+                    http_buf_append(&b, c, 1);
+            http_buf_printf(&b, "</text>");
+        }
+        http_buf_printf(&b, "</stream:error>");
+        if (!b.overflow)
+            ws_queue(wc, b.p, b.len);
+    }
+    static const char close_el[] = "<close xmlns='" NS_FRAMING "'/>";
+    ws_queue(wc, close_el, sizeof(close_el) - 1);
+    wc->closing = 1;
+    lws_callback_on_writable(wc->wsi);
+}
+
+static const struct stream_out ws_out = {ws_out_open, ws_out_send, ws_out_close};
+
+static void ws_free_queue(struct ws_conn *wc)
+{
+    while (wc->head) {
+        struct ws_msg *m = wc->head;
+        wc->head = m->next;
+        free(m);
+    }
+    wc->tail = NULL;
+    wc->queued = 0;
+    free(wc->rx);
+    wc->rx = NULL;
+    wc->rx_len = wc->rx_cap = 0;
+}
+
+static void ws_session_gone(struct ws_conn *wc)
+{
+    if (wc->session && !wc->gone) {
+        wc->gone = 1;
+        wc->h->ws_sessions--;
+        wc->h->xmpp->gone(wc->session);
+    }
+    wc->session = NULL;
+}
+
+/* A whole message from the client. */
+static void ws_message(struct ws_conn *wc, const char *data, size_t len)
+{
+    struct http_server *h = wc->h;
+    const struct stream_in *in = h->xmpp;
+    xmpp_stanza_t *el = NULL;
+    char err[160];
+    int rc = xmlin_parse(h->xmlin, data, len, &el, err, sizeof(err));
+    if (rc != XMLIN_OK) {
+        log_debug("http", "websocket: refused a message: %s", err);
+        in->error(wc->session, xmlin_condition(rc), err);
+        return;
+    }
+    const char *name = xmpp_stanza_get_name(el);
+    const char *ns = xmpp_stanza_get_ns(el);
+    if (ns && strcmp(ns, NS_FRAMING) == 0 && strcmp(name, "open") == 0) {
+        in->open(wc->session, xmpp_stanza_get_attribute(el, "to"), xmpp_stanza_get_attribute(el, "xml:lang"),
+                 xmpp_stanza_get_attribute(el, "version"));
+    } else if (ns && strcmp(ns, NS_FRAMING) == 0 && strcmp(name, "close") == 0) {
+        in->closed(wc->session);
+    } else if (ns && strcmp(ns, "http://etherx.jabber.org/streams") == 0 && strcmp(name, "stream") == 0) {
+        /* RFC 7395 3.3.2: the TCP binding's stream header is not framing */
+        in->error(wc->session, "unsupported-version", "use <open/> (RFC 7395), not <stream:stream>");
+    } else {
+        in->element(wc->session, el);
+    }
+    xmpp_stanza_release(el);
+}
+
+static void ws_receive(struct ws_conn *wc, const char *in, size_t len)
+{
+    struct http_server *h = wc->h;
+    int final = lws_is_final_fragment(wc->wsi) && lws_remaining_packet_payload(wc->wsi) == 0;
+    if (wc->closing || !wc->session)
+        return;
+    if (lws_frame_is_binary(wc->wsi)) {
+        wc->skipping = !final;
+        h->xmpp->error(wc->session, "unsupported-encoding", "XMPP over WebSocket is sent as text frames");
+        return;
+    }
+    if (wc->skipping) {
+        if (final)
+            wc->skipping = 0;
+        return;
+    }
+    if (final && !wc->rx_len) {
+        /* the common case: the message came in one piece */
+        if (len > h->max_stanza) {
+            h->xmpp->error(wc->session, "policy-violation", "the element is larger than this server accepts");
+            return;
+        }
+        ws_message(wc, in, len);
+        return;
+    }
+    if (wc->rx_len + len > h->max_stanza) {
+        wc->skipping = !final;
+        free(wc->rx);
+        wc->rx = NULL;
+        wc->rx_len = wc->rx_cap = 0;
+        h->xmpp->error(wc->session, "policy-violation", "the element is larger than this server accepts");
+        return;
+    }
+    if (wc->rx_len + len > wc->rx_cap) {
+        size_t cap = wc->rx_cap ? wc->rx_cap : 1024;
+        while (cap < wc->rx_len + len)
+            cap *= 2;
+        if (cap > h->max_stanza)
+            cap = h->max_stanza;
+        char *n = realloc(wc->rx, cap);
+        if (!n) {
+            h->xmpp->error(wc->session, "resource-constraint", "out of memory");
+            return;
+        }
+        wc->rx = n;
+        wc->rx_cap = cap;
+    }
+    memcpy(wc->rx + wc->rx_len, in, len);
+    wc->rx_len += len;
+    if (!final)
+        return;
+    char *msg = wc->rx;
+    size_t mlen = wc->rx_len;
+    wc->rx = NULL;
+    wc->rx_len = wc->rx_cap = 0;
+    ws_message(wc, msg, mlen);
+    free(msg);
+}
+
+static int ws_writeable(struct ws_conn *wc)
+{
+    struct ws_msg *m = wc->head;
+    if (m) {
+        wc->head = m->next;
+        if (!wc->head)
+            wc->tail = NULL;
+        wc->queued -= m->len;
+        int n = lws_write(wc->wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
+        free(m);
+        if (n < 0)
+            return -1;
+        if (wc->head) {
+            lws_callback_on_writable(wc->wsi);
+            return 0;
+        }
+    }
+    if (wc->closing) {
+        lws_close_reason(wc->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+static int ws_established(struct http_server *h, struct ws_conn *wc, struct lws *wsi)
+{
+    memset(wc, 0, sizeof(*wc));
+    wc->wsi = wsi;
+    wc->h = h;
+    char addr[64] = "";
+    lws_get_peer_simple(wsi, addr, sizeof(addr));
+    struct stream_peer peer = {addr, h->tls || (peer_is_loopback(wsi) && !is_forwarded(wsi)), "websocket"};
+    const char *why = "refused";
+    wc->session = h->xmpp->attach(h->xmpp->ud, &ws_out, wc, &peer, &why);
+    if (!wc->session) {
+        h->ws_refused++;
+        log_info("http", "websocket from %s refused: %s", addr, why);
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)why, strlen(why));
+        return -1;
+    }
+    h->ws_sessions++;
+    return 0;
+}
+
+static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    struct http_server *h = server_of(wsi);
+    struct ws_conn *wc = user;
+    if (!h)
+        return 0;
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED:
+        if (!h->xmpp)
+            return -1;
+        return ws_established(h, wc, wsi);
+    case LWS_CALLBACK_RECEIVE:
+        ws_receive(wc, in, len);
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return ws_writeable(wc);
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* the client closed the WebSocket without <close/> first */
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+        ws_session_gone(wc);
+        ws_free_queue(wc);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (wc && wc->h) {
+            ws_session_gone(wc);
+            ws_free_queue(wc);
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
 static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     struct http_server *h = server_of(wsi);
-    (void)user, (void)len;
     if (!h)
         return 0;
     switch (reason) {
@@ -508,6 +1043,28 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         return on_upgrade(h, wsi, in);
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_HTTP_BODY:
+        if (user)
+            bosh_body(h, user, in, len);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (!user || !h->bosh)
+            return -1;
+        return bosh_body_done(h, wsi, user);
+    case LWS_CALLBACK_HTTP_WRITEABLE: {
+        struct http_conn *hc = user;
+        if (hc && hc->has_resp)
+            return bosh_write(h, wsi, hc);
+        return 0;
+    }
+    case LWS_CALLBACK_CLOSED_HTTP: {
+        struct http_conn *hc = user;
+        if (hc && hc->at_bosh && h->bosh)
+            bosh_request_gone(h->bosh, wsi);
+        if (hc)
+            conn_reset(hc);
+        return 0;
+    }
     case LWS_CALLBACK_RAW_ADOPT:
         /* lws turns a CONNECT request into a raw socket bound to this
          * protocol: Epode is no proxy */
@@ -520,7 +1077,9 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 }
 
 static const struct lws_protocols protocols[] = {
-    {"http", on_lws, 0, 0, 0, NULL, 0},
+    {"http", on_lws, sizeof(struct http_conn), 0, 0, NULL, 0},
+    /* RFC 7395: the sub-protocol is "xmpp" */
+    {"xmpp", on_ws, sizeof(struct ws_conn), WS_RX_BUFFER, 0, NULL, 16384},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -566,6 +1125,13 @@ void http_stop(struct http_server *h)
         return;
     h->stopped = 1;
     log_info("http", "stopping: closing the listener and %lu connections", h->connections);
+    if (h->bosh_handles) {
+        uv_prepare_stop(&h->bosh_flush);
+        uv_timer_stop(&h->bosh_tick);
+        uv_close((uv_handle_t *)&h->bosh_flush, NULL);
+        uv_close((uv_handle_t *)&h->bosh_tick, NULL);
+        h->bosh_handles = 0;
+    }
     lws_context_destroy(h->ctx); /* first call: starts closing */
 }
 
@@ -591,6 +1157,9 @@ void http_free(struct http_server *h)
     free(h->origins);
     free(h->tls_cert);
     free(h->tls_key);
+    /* sessions still open end now (the session layer outlives this) */
+    bosh_free(h->bosh);
+    xmlin_free(h->xmlin);
     free(h);
 }
 
@@ -736,6 +1305,24 @@ struct http_server *http_start(uv_loop_t *loop, const struct http_opts *o, char 
     h->metrics_public = o->metrics_public;
     h->metrics = o->metrics;
     h->ud = o->ud;
+    h->xmpp = o->xmpp;
+    h->xctx = o->xctx;
+    h->max_stanza = o->max_stanza ? o->max_stanza : 65536;
+    if (h->xmpp) {
+        struct xmlin_limits lim = {.max_bytes = h->max_stanza};
+        h->xmlin = xmlin_new(o->xctx, &lim);
+        struct bosh_opts bo;
+        bosh_opts_defaults(&bo);
+        if (o->bosh)
+            bo = *o->bosh;
+        bo.max_body = h->max_stanza + 4096;
+        h->bosh_max_body = bo.max_body;
+        h->bosh = bosh_new(o->xctx, &bo, h->xmpp, &bosh_ops, h);
+        if (!h->xmlin || !h->bosh) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
     h->listen_host = dup_or_empty(o->host);
     h->public_url = dup_or_empty(o->public_url);
     h->origins = dup_or_empty(o->allowed_origins);
@@ -794,6 +1381,13 @@ struct http_server *http_start(uv_loop_t *loop, const struct http_opts *o, char 
     info.keepalive_timeout = (int)o->idle_timeout;
     info.uid = -1;
     info.gid = -1;
+    if (o->ws_ping_interval) {
+        /* WebSocket pings after this much silence; no pong within the
+         * same time again closes the connection */
+        h->ws_policy.secs_since_valid_ping = (uint16_t)o->ws_ping_interval;
+        h->ws_policy.secs_since_valid_hangup = (uint16_t)(2 * o->ws_ping_interval + 10);
+        info.retry_and_idle_policy = &h->ws_policy;
+    }
     if (h->tls) {
         info.ssl_cert_filepath = h->tls_cert;
         info.ssl_private_key_filepath = h->tls_key;
@@ -816,6 +1410,15 @@ struct http_server *http_start(uv_loop_t *loop, const struct http_opts *o, char 
         goto fail;
     }
     h->port = (unsigned)lws_get_vhost_listen_port(h->vhost);
+    if (h->bosh) {
+        /* answers to held BOSH requests go out before the loop sleeps */
+        uv_prepare_init(loop, &h->bosh_flush);
+        uv_timer_init(loop, &h->bosh_tick);
+        h->bosh_flush.data = h->bosh_tick.data = h;
+        uv_prepare_start(&h->bosh_flush, on_bosh_flush);
+        uv_timer_start(&h->bosh_tick, on_bosh_tick, 250, 250);
+        h->bosh_handles = 1;
+    }
     log_info("http", "listening on %s://%s%s%s:%u/ max_connections=%u web_root=%s%s%s", h->tls ? "https" : "http",
              family == AF_INET6 && h->iface ? "[" : "", h->iface ? h->iface : "[::]",
              family == AF_INET6 && h->iface ? "]" : "", h->port, h->max_connections,

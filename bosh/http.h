@@ -4,7 +4,9 @@
  * no thread and no loop of its own. http.c is the only file that includes
  * libwebsockets.h. What it serves (docs/http.md):
  *   /.well-known/host-meta[.json]  XEP-0156 discovery of the two below
- *   /http-bind, /xmpp-websocket    503 "not yet" (BOSH and WebSocket come next)
+ *   /xmpp-websocket                XMPP over WebSocket (RFC 7395) for the
+ *                                  session layer given in http_opts.xmpp
+ *   /http-bind                     BOSH (XEP-0124/0206)
  *   /metrics                       Prometheus text, loopback clients only
  *   everything else                static files from the web root
  * with CORS for an allow-list of origins, and optional TLS.
@@ -18,7 +20,11 @@
 #define EPODE_HTTP_H
 
 #include <stddef.h>
+#include <strophe.h>
 #include <uv.h>
+
+#include "bosh.h"
+#include "stream.h"
 
 /* A bounded output buffer: appends past `cap` set `overflow` and are
  * dropped, so a caller checks once at the end. `p` is always
@@ -53,6 +59,16 @@ struct http_opts {
      * NULL. Called from the loop, during a request to /metrics. */
     void (*metrics)(void *ud, struct http_buf *out);
     void *ud;
+
+    /* Browser sessions over XMPP over WebSocket (RFC 7395) at
+     * /xmpp-websocket. NULL: that path answers 503. */
+    const struct stream_in *xmpp;
+    xmpp_ctx_t *xctx;             /* stanza objects for parsed elements */
+    size_t max_stanza;            /* bytes of one element from a client */
+    unsigned ws_ping_interval;    /* seconds idle before a WebSocket ping, 0: none */
+    /* BOSH parameters granted (bosh.h); NULL: bosh_opts_defaults. Its
+     * max_body is set from max_stanza. */
+    const struct bosh_opts *bosh;
 };
 
 struct http_server;

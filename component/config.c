@@ -29,6 +29,19 @@ void config_defaults(struct epode_config *c)
     c->http_max_connections = 20000;
     c->http_idle_timeout = 30;
     c->http_request_timeout = 10;
+    c->clients_anonymous = 0;
+    c->clients_max_stanza = 65536;
+    c->clients_rate = 50;
+    c->clients_per_address = 100;
+    c->clients_max_sessions = 19000;
+    c->clients_auth_delay_ms = 1000;
+    c->bosh_wait_max = 60;
+    c->bosh_hold = 1;
+    c->bosh_requests = 2;
+    c->bosh_inactivity = 60;
+    c->bosh_polling = 2;
+    c->bosh_max_pause = 120;
+    c->ws_ping_interval = 30;
 }
 
 static int copy_str(char *dst, size_t n, const char *v, const char *key, char *err, size_t errlen)
@@ -290,6 +303,37 @@ int config_set(struct epode_config *c, const char *section, const char *key,
         return read_secret_file(value, c->turn_secret, sizeof(c->turn_secret), err, errlen);
     if (IS("ice", "credential_ttl"))
         UINT(c->turn_ttl, 60, 30 * 86400);
+    if (IS("clients", "anonymous")) {
+        if (parse_bool(value, &c->clients_anonymous)) {
+            snprintf(err, errlen, "anonymous must be true or false, not '%s'", value);
+            return -1;
+        }
+        return 0;
+    }
+    if (IS("clients", "max_stanza_size"))
+        UINT(c->clients_max_stanza, 1024, 16 * 1024 * 1024);
+    if (IS("clients", "stanzas_per_second"))
+        UINT(c->clients_rate, 1, 1000000);
+    if (IS("clients", "sessions_per_address"))
+        UINT(c->clients_per_address, 0, 1000000);
+    if (IS("clients", "max_sessions"))
+        UINT(c->clients_max_sessions, 1, 1000000);
+    if (IS("clients", "auth_failure_delay_ms"))
+        UINT(c->clients_auth_delay_ms, 0, 60000);
+    if (IS("bosh", "wait_max"))
+        UINT(c->bosh_wait_max, 1, 3600);
+    if (IS("bosh", "hold"))
+        UINT(c->bosh_hold, 0, 16);
+    if (IS("bosh", "requests"))
+        UINT(c->bosh_requests, 1, 17);
+    if (IS("bosh", "inactivity"))
+        UINT(c->bosh_inactivity, 5, 3600);
+    if (IS("bosh", "polling"))
+        UINT(c->bosh_polling, 0, 600);
+    if (IS("bosh", "max_pause"))
+        UINT(c->bosh_max_pause, 0, 86400);
+    if (IS("websocket", "ping_interval"))
+        UINT(c->ws_ping_interval, 0, 3600);
     if (IS("http", "public_url"))
         return set_public_url(c, value, err, errlen);
     if (IS("http", "web_root"))
@@ -371,6 +415,11 @@ int config_validate(const struct epode_config *c, char *err, size_t errlen)
     }
     if (c->reconnect_min > c->reconnect_max) {
         snprintf(err, errlen, "reconnect_min (%u) is larger than reconnect_max (%u)", c->reconnect_min, c->reconnect_max);
+        return -1;
+    }
+    if (c->bosh_requests <= c->bosh_hold) {
+        snprintf(err, errlen, "[bosh] requests (%u) must be larger than hold (%u): a client needs one request "
+                 "free to send while the others are held", c->bosh_requests, c->bosh_hold);
         return -1;
     }
     if (!c->http_tls_cert[0] != !c->http_tls_key[0]) {

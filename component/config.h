@@ -49,6 +49,25 @@ struct epode_config {
     unsigned http_max_connections;
     unsigned http_idle_timeout;     /* seconds */
     unsigned http_request_timeout;  /* seconds */
+
+    /* [clients]: hosted users' sessions (docs/clients.md) */
+    int clients_anonymous;          /* SASL ANONYMOUS for guests */
+    size_t clients_max_stanza;      /* bytes of one element from a client */
+    unsigned clients_rate;          /* stanzas per second per session (burst 2x) */
+    unsigned clients_per_address;   /* sessions from one IP address, 0: no limit */
+    unsigned clients_max_sessions;  /* sessions at once */
+    unsigned clients_auth_delay_ms; /* first delay after a failed login; doubles */
+
+    /* [bosh] XEP-0124 parameters the connection manager grants */
+    unsigned bosh_wait_max;
+    unsigned bosh_hold;
+    unsigned bosh_requests;
+    unsigned bosh_inactivity;
+    unsigned bosh_polling;
+    unsigned bosh_max_pause;
+
+    /* [websocket] */
+    unsigned ws_ping_interval;      /* seconds of silence before a ping, 0: none */
 };
 
 /* Fills in every default. */

@@ -12,11 +12,13 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "c2s.h"
 #include "config.h"
 #include "control.h"
 #include "http.h"
 #include "link.h"
 #include "log.h"
+#include "sasl.h"
 #include "services.h"
 #include "store.h"
 
@@ -61,6 +63,9 @@ struct daemon {
     struct control *control;
     struct store *store;
     struct http_server *http;
+    struct sasl_server *sasl;
+    struct c2s *c2s;
+    uv_timer_t tick;
     uv_signal_t sigterm, sigint, sighup;
     int exit_code;
     int stopping;
@@ -82,13 +87,52 @@ static void strophe_log(void *ud, xmpp_log_level_t level, const char *area, cons
 static int user_exists(void *ud, const char *bare)
 {
     struct daemon *d = ud;
+    if (d->c2s)
+        return c2s_user_exists(d->c2s, bare);
     return d->store && store_user_exists(d->store, bare) == 0;
 }
 
-static int send_xml(void *ud, const char *xml, size_t len)
+/* Sends to the XMPP server, through the link. */
+static int send_remote(void *ud, const char *xml, size_t len)
 {
     struct daemon *d = ud;
+    if (!d->link)
+        return -1; /* shutting down: the link is gone */
     return link_send(d->link, xml, len);
+}
+
+/* Where Epode's own answers go: a hosted user's session, or the link. */
+static int send_xml(void *ud, const char *to, const char *xml, size_t len)
+{
+    struct daemon *d = ud;
+    if (to && d->c2s) {
+        const char *at = strchr(to, '@');
+        const char *slash = strchr(to, '/');
+        if (at && (!slash || at < slash)) {
+            const char *dom = at + 1;
+            size_t dl = strcspn(dom, "/");
+            if (dl == strlen(d->cfg.domain) && strncasecmp(dom, d->cfg.domain, dl) == 0)
+                {
+                /* nobody online for it: an answer to a session that has
+                 * just ended, nothing to keep */
+                c2s_deliver_text(d->c2s, to, xml, len);
+                return 0;
+            }
+        }
+    }
+    return send_remote(d, xml, len);
+}
+
+static uint64_t loop_now_ms(void *ud)
+{
+    struct daemon *d = ud;
+    return uv_now(d->loop);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    c2s_tick(d->c2s);
 }
 
 static void on_stanza(struct link *l, xmpp_stanza_t *st, void *ud)
@@ -103,6 +147,8 @@ static void on_stanza(struct link *l, xmpp_stanza_t *st, void *ud)
             xmpp_free(d->xctx, text);
         }
     }
+    if (c2s_handle_remote(d->c2s, st))
+        return;
     if (services_handle(&d->services, st))
         return;
     const char *name = xmpp_stanza_get_name(st);
@@ -130,6 +176,10 @@ static void on_state(struct link *l, int up, void *ud)
 
 static void close_all(struct daemon *d)
 {
+    if (!uv_is_closing((uv_handle_t *)&d->tick)) {
+        uv_timer_stop(&d->tick);
+        uv_close((uv_handle_t *)&d->tick, NULL);
+    }
     http_stop(d->http);
     control_stop(d->control);
     d->control = NULL;
@@ -175,6 +225,9 @@ static void on_signal(uv_signal_t *s, int signum)
     }
     d->stopping = 1;
     log_info("epode", "signal %s: stopping gracefully", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    /* browsers first: their unavailable presence still goes out on the
+     * link, which flushes its queue before it closes */
+    c2s_shutdown(d->c2s);
     link_stop(d->link);
 }
 
@@ -279,6 +332,37 @@ static void http_metrics(void *ud, struct http_buf *b)
                     "epode_iq_errors_total %lu\n",
                     EPODE_VERSION, d->link && link_is_up(d->link), st.connects, st.disconnects, st.stanzas_in,
                     st.stanzas_out, st.queued, st.queue_overflows, d->services.iq_answered, d->services.iq_errors);
+    struct c2s_stats cs;
+    memset(&cs, 0, sizeof(cs));
+    if (d->c2s)
+        c2s_get_stats(d->c2s, &cs);
+    http_buf_printf(b,
+                    "# HELP epode_client_sessions Browser sessions (WebSocket and BOSH) attached now.\n"
+                    "# TYPE epode_client_sessions gauge\n"
+                    "epode_client_sessions %lu\n"
+                    "# HELP epode_client_bound Browser sessions with a bound resource now.\n"
+                    "# TYPE epode_client_bound gauge\n"
+                    "epode_client_bound %lu\n"
+                    "# HELP epode_client_logins_total Resources bound since the start.\n"
+                    "# TYPE epode_client_logins_total counter\n"
+                    "epode_client_logins_total %lu\n"
+                    "# HELP epode_client_auth_failures_total Failed SASL logins.\n"
+                    "# TYPE epode_client_auth_failures_total counter\n"
+                    "epode_client_auth_failures_total %lu\n"
+                    "# HELP epode_client_stanzas_in_total Stanzas received from browser sessions.\n"
+                    "# TYPE epode_client_stanzas_in_total counter\n"
+                    "epode_client_stanzas_in_total %lu\n"
+                    "# HELP epode_client_stanzas_out_total Elements sent to browser sessions.\n"
+                    "# TYPE epode_client_stanzas_out_total counter\n"
+                    "epode_client_stanzas_out_total %lu\n"
+                    "# HELP epode_client_refused_total Sessions refused by max_sessions or sessions_per_address.\n"
+                    "# TYPE epode_client_refused_total counter\n"
+                    "epode_client_refused_total %lu\n"
+                    "# HELP epode_client_rate_limited_total Stanzas refused over stanzas_per_second.\n"
+                    "# TYPE epode_client_rate_limited_total counter\n"
+                    "epode_client_rate_limited_total %lu\n",
+                    cs.sessions, cs.bound, cs.logins_total, cs.auth_failures_total, cs.stanzas_in_total,
+                    cs.stanzas_out_total, cs.refused_total, cs.rate_limited_total);
 }
 
 /* [http] web_root when unset: the source tree's web/ for an epode run
@@ -439,26 +523,6 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     d.loop = uv_default_loop();
 
-    /* The HTTP side, on the same loop, before anything else runs on it. */
-    struct http_opts ho = {
-        .host = d.cfg.listen_host, .port = d.cfg.listen_port,
-        .web_root = d.cfg.http_web_root[0] ? d.cfg.http_web_root : default_web_root(),
-        .public_url = d.cfg.http_public_url, .allowed_origins = d.cfg.http_allowed_origins,
-        .metrics_public = d.cfg.http_metrics_public,
-        .tls_cert = d.cfg.http_tls_cert, .tls_key = d.cfg.http_tls_key,
-        .max_connections = d.cfg.http_max_connections, .idle_timeout = d.cfg.http_idle_timeout,
-        .request_timeout = d.cfg.http_request_timeout,
-        .metrics = http_metrics, .ud = &d,
-    };
-    d.http = http_start(d.loop, &ho, err, sizeof(err));
-    if (!d.http) {
-        fprintf(stderr, "epode: http: %s\n", err);
-        log_error("epode", "http: %s", err);
-        store_free(d.store);
-        uv_loop_close(d.loop);
-        return EXIT_FATAL;
-    }
-
     xmpp_initialize();
     xmpp_log_t xlog = {strophe_log, &d};
     d.xctx = xmpp_ctx_new(NULL, &xlog);
@@ -470,6 +534,47 @@ int main(int argc, char **argv)
     d.services.send = send_xml;
     d.services.user_exists = user_exists;
     d.services.ud = &d;
+    d.sasl = sasl_server_new(d.store, d.cfg.domain, d.cfg.clients_anonymous);
+    struct c2s_opts co = {
+        .cfg = &d.cfg, .store = d.store, .xctx = d.xctx, .sasl = d.sasl, .services = &d.services,
+        .remote_send = send_remote, .now_ms = loop_now_ms, .ud = &d,
+    };
+    d.c2s = d.sasl ? c2s_new(&co) : NULL;
+    if (!d.c2s) {
+        fprintf(stderr, "epode: cannot set up SASL (out of memory?)\n");
+        return EXIT_FATAL;
+    }
+
+    /* The HTTP side, on the same loop, before anything else runs on it. */
+    struct bosh_opts bo;
+    bosh_opts_defaults(&bo);
+    bo.domain = d.cfg.domain;
+    bo.wait_max = d.cfg.bosh_wait_max;
+    bo.hold_max = d.cfg.bosh_hold;
+    bo.requests_max = d.cfg.bosh_requests;
+    bo.inactivity = d.cfg.bosh_inactivity;
+    bo.polling = d.cfg.bosh_polling;
+    bo.max_pause = d.cfg.bosh_max_pause;
+    struct http_opts ho = {
+        .host = d.cfg.listen_host, .port = d.cfg.listen_port,
+        .web_root = d.cfg.http_web_root[0] ? d.cfg.http_web_root : default_web_root(),
+        .public_url = d.cfg.http_public_url, .allowed_origins = d.cfg.http_allowed_origins,
+        .metrics_public = d.cfg.http_metrics_public,
+        .tls_cert = d.cfg.http_tls_cert, .tls_key = d.cfg.http_tls_key,
+        .max_connections = d.cfg.http_max_connections, .idle_timeout = d.cfg.http_idle_timeout,
+        .request_timeout = d.cfg.http_request_timeout,
+        .metrics = http_metrics, .ud = &d,
+        .xmpp = c2s_stream_in(d.c2s), .xctx = d.xctx, .max_stanza = d.cfg.clients_max_stanza,
+        .ws_ping_interval = d.cfg.ws_ping_interval, .bosh = &bo,
+    };
+    d.http = http_start(d.loop, &ho, err, sizeof(err));
+    if (!d.http) {
+        fprintf(stderr, "epode: http: %s\n", err);
+        log_error("epode", "http: %s", err);
+        store_free(d.store);
+        uv_loop_close(d.loop);
+        return EXIT_FATAL;
+    }
 
     struct link_opts lo = {
         .host = d.cfg.server_host, .port = d.cfg.server_port, .domain = d.cfg.domain,
@@ -484,6 +589,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "epode: out of memory\n");
         return EXIT_FATAL;
     }
+    uv_timer_init(d.loop, &d.tick);
+    d.tick.data = &d;
+    uv_timer_start(&d.tick, on_tick, 100, 100);
     uv_signal_init(d.loop, &d.sigterm);
     uv_signal_init(d.loop, &d.sigint);
     uv_signal_init(d.loop, &d.sighup);
@@ -509,11 +617,15 @@ int main(int argc, char **argv)
      * (http_free), and the loop be closed. */
     link_free(d.link);
     d.link = NULL;
+    int drained = finish_closing(d.loop);
+    /* the browsers' sessions end while libwebsockets closes their
+     * connections: the registry, SASL and the store outlive them */
+    http_free(d.http);
+    c2s_free(d.c2s);
+    sasl_server_free(d.sasl);
     store_free(d.store);
     xmpp_ctx_free(d.xctx);
     xmpp_shutdown();
-    int drained = finish_closing(d.loop);
-    http_free(d.http);
     if (drained == 0 && uv_loop_close(d.loop) != 0)
         log_warn("epode", "the event loop still had handles at exit");
     memset(d.cfg.secret, 0, sizeof(d.cfg.secret));

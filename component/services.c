@@ -21,13 +21,13 @@ static time_t sv_now(struct services *sv)
     return sv->now ? sv->now() : time(NULL);
 }
 
-static void send_buf(struct services *sv, struct buf *b)
+static void send_buf(struct services *sv, xmpp_stanza_t *st, struct buf *b)
 {
     if (buf_failed(b)) {
         log_error("services", "reply too large or out of memory");
         return;
     }
-    if (sv->send(sv->ud, b->data, b->len))
+    if (sv->send(sv->ud, xmpp_stanza_get_from(st), b->data, b->len))
         log_warn("services", "reply dropped: the link queue is full");
 }
 
@@ -83,7 +83,7 @@ void services_reply_error(struct services *sv, xmpp_stanza_t *st, const char *ty
     buf_puts(&b, name);
     buf_putc(&b, '>');
     sv->iq_errors++;
-    send_buf(sv, &b);
+    send_buf(sv, st, &b);
     buf_free(&b);
 }
 
@@ -138,7 +138,7 @@ static void disco_info(struct services *sv, xmpp_stanza_t *st, xmpp_stanza_t *q,
                      "<feature var='" NS_DISCO_ITEMS "'/>");
     }
     buf_lit(&b, "</query></iq>");
-    send_buf(sv, &b);
+    send_buf(sv, st, &b);
     buf_free(&b);
 }
 
@@ -152,7 +152,7 @@ static void disco_items(struct services *sv, xmpp_stanza_t *st, xmpp_stanza_t *q
     buf_init(&b, 4096);
     open_result(&b, st);
     buf_lit(&b, "<query xmlns='" NS_DISCO_ITEMS "'/></iq>");
-    send_buf(sv, &b);
+    send_buf(sv, st, &b);
     buf_free(&b);
 }
 
@@ -164,7 +164,7 @@ static void version(struct services *sv, xmpp_stanza_t *st)
     /* no <os/>: it tells an attacker more than it helps a user */
     buf_lit(&b, "<query xmlns='" NS_VERSION "'><name>Epode</name><version>" EPODE_VERSION
                  "</version></query></iq>");
-    send_buf(sv, &b);
+    send_buf(sv, st, &b);
     buf_free(&b);
 }
 
@@ -174,7 +174,7 @@ static void ping(struct services *sv, xmpp_stanza_t *st)
     buf_init(&b, 4096);
     open_result(&b, st);
     buf_lit(&b, "</iq>");
-    send_buf(sv, &b);
+    send_buf(sv, st, &b);
     buf_free(&b);
 }
 
@@ -259,7 +259,7 @@ static void external_services(struct services *sv, xmpp_stanza_t *st, xmpp_stanz
     if (credentials && !found)
         services_reply_error(sv, st, "cancel", "item-not-found", "no such service");
     else
-        send_buf(sv, &b);
+        send_buf(sv, st, &b);
     buf_free(&b);
 }
 

@@ -13,8 +13,10 @@
 
 struct services {
     const struct epode_config *cfg;
-    /* sends one stanza (XML text); 0, or -1 if it could not be queued */
-    int (*send)(void *ud, const char *xml, size_t len);
+    /* sends one stanza (XML text) to `to` (the JID it is addressed to:
+     * a hosted user's session or, through the link, anyone else); 0, or
+     * -1 if it could not be queued */
+    int (*send)(void *ud, const char *to, const char *xml, size_t len);
     /* 1 when `bare` (user@domain) is a hosted user; may be NULL */
     int (*user_exists)(void *ud, const char *bare);
     void *ud;

@@ -18,9 +18,9 @@ static time_t fixed_now(void)
     return 1700000000;
 }
 
-static int check_reply(void *ud, const char *xml, size_t len)
+static int check_reply(void *ud, const char *to, const char *xml, size_t len)
 {
-    (void)ud;
+    (void)ud, (void)to;
     char *copy = malloc(len + 1);
     memcpy(copy, xml, len);
     copy[len] = '\0';

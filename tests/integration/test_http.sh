@@ -8,7 +8,8 @@
 #     404, HEAD, a directory redirect; traversal (../, %2e%2e, %2f) and a
 #     symbolic link out of the root refused;
 #   - CORS: preflights allowed and refused per origin, headers on answers;
-#   - /http-bind and /xmpp-websocket answer 503 "not yet";
+#   - /http-bind takes POST only, /xmpp-websocket upgrades with "xmpp" only
+#     (what they speak is tested by test_clients.sh);
 #   - /metrics from loopback, refused when forwarded by a proxy;
 #   - other methods 405, keep-alive, max_connections, idle and request
 #     timeouts;
@@ -233,17 +234,19 @@ for path in /../../etc/passwd /%2e%2e/%2e%2e/etc/passwd /..%2f..%2f..%2fetc%2fpa
     eval 'status_is 404 && body_lacks "root:" && body_lacks "cmake_minimum_required"'
 done
 
-# ---- reserved endpoints -------------------------------------------------
+# ---- the XMPP endpoints, as HTTP sees them -----------------------------
 req GET "$base/http-bind"
-expect "/http-bind: 503 not yet" eval 'status_is 503 && body_has "not available yet"'
+expect "GET /http-bind: 405, BOSH takes POST" eval 'status_is 405 && has_header "allow: POST, OPTIONS"'
 req POST "$base/http-bind"
-expect "POST /http-bind: 503, and the connection closes (its body is not read)" \
-  eval 'status_is 503 && has_header "connection: close"'
+expect "POST /http-bind without a body: 400 (not a BOSH <body/>)" status_is 400
 req -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
   -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' -H 'Sec-WebSocket-Protocol: xmpp' GET "$base/xmpp-websocket"
-expect "/xmpp-websocket (WebSocket upgrade): 503 not yet" eval 'status_is 503 && body_has "not available yet"'
+expect "/xmpp-websocket (upgrade with sub-protocol xmpp): 101" status_is 101
+req -H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13' \
+  -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' GET "$base/xmpp-websocket"
+expect "/xmpp-websocket (upgrade without sub-protocol): 400" eval 'status_is 400 && body_has "xmpp"'
 req GET "$base/xmpp-websocket"
-expect "/xmpp-websocket (plain GET): 503" status_is 503
+expect "/xmpp-websocket (plain GET): 426 Upgrade Required" status_is 426
 
 # ---- CORS ----------------------------------------------------------------
 req -H 'Origin: https://app.example.com' -H 'Access-Control-Request-Method: POST' \

@@ -11,9 +11,9 @@
 
 static char sent[64 * 1024];
 
-static int capture(void *ud, const char *xml, size_t len)
+static int capture(void *ud, const char *to, const char *xml, size_t len)
 {
-    (void)ud;
+    (void)ud, (void)to;
     if (len >= sizeof(sent))
         return -1;
     memcpy(sent, xml, len);
