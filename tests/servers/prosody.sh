@@ -13,6 +13,9 @@
 #   --http-port N       PROSODY_HTTP_PORT       25280  /xmpp-websocket, /http-bind
 #   --domain D          XMPP_DOMAIN             localhost
 #   --component D       COMPONENT_DOMAIN        webrtc.localhost
+#   --anon-domain D     ANON_DOMAIN             anon.localhost  a second virtual
+#                                   host with SASL ANONYMOUS only (browser
+#                                   session benchmarks); "none": no such host
 #   --secret S          COMPONENT_SECRET        secret
 #   --user NAME:PASS    XMPP_USERS (space-separated list)
 #                                   default "alice:alicepass bob:bobpass"
@@ -22,7 +25,13 @@
 #
 # After start, DIR/instance.env holds the settings as shell assignments
 # (C2S_PORT, COMPONENT_PORT, HTTP_PORT, DOMAIN, COMPONENT_DOMAIN,
-# COMPONENT_SECRET, USERS, PID, ...), for tests to source.
+# COMPONENT_SECRET, USERS, PID, ANON_DOMAIN, WS_PATH, BOSH_PATH, ...), for
+# tests to source.
+#
+# Limits, for load tests of 20,000 sessions: mod_limits (the only traffic
+# shaper) is disabled explicitly; Prosody has no per-address connection
+# limit and uses epoll, so the open files limit it inherits is the bound.
+# BOSH: hold 1, 2 requests (fixed in 0.12), inactivity 60 s, wait 120 s.
 set -euo pipefail
 
 # shellcheck disable=SC2034  # SRV is used by lib.sh
@@ -106,6 +115,7 @@ component_port=${PROSODY_COMPONENT_PORT:-25275}
 http_port=${PROSODY_HTTP_PORT:-25280}
 domain=${XMPP_DOMAIN:-localhost}
 component=${COMPONENT_DOMAIN:-webrtc.localhost}
+anon_domain=${ANON_DOMAIN:-anon.localhost}
 secret=${COMPONENT_SECRET:-secret}
 users=${XMPP_USERS:-alice:alicepass bob:bobpass}
 start_timeout=${START_TIMEOUT:-20}
@@ -119,6 +129,7 @@ while [ $# -gt 0 ]; do
     --http-port) http_port=$2 ;;
     --domain) domain=$2 ;;
     --component) component=$2 ;;
+    --anon-domain) anon_domain=$2 ;;
     --secret) secret=$2 ;;
     --user) opt_users+="$2 " ;;
     --timeout) start_timeout=$2 ;;
@@ -129,7 +140,11 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$opt_users" ] && users=$opt_users
 for v in c2s_port component_port http_port; do check_port "$v" "${!v}"; done
-for v in domain component secret loglevel; do check_word "$v" "${!v}"; done
+for v in domain component anon_domain secret loglevel; do check_word "$v" "${!v}"; done
+if [ "$anon_domain" != none ]; then
+  [ "$anon_domain" != "$domain" ] && [ "$anon_domain" != "$component" ] ||
+    die "the anonymous domain must differ from the domain and the component"
+fi
 check_word "instance directory" "$DIR"
 [[ $start_timeout =~ ^[0-9]+$ ]] || die "timeout must be a number of seconds"
 for u in $users; do
@@ -181,7 +196,9 @@ http_ports = { $http_port }
 http_interfaces = { "127.0.0.1" }
 https_ports = { }
 https_interfaces = { }
-modules_disabled = { "s2s" }
+-- mod_limits is not in modules_enabled; disabled here too, so that no
+-- traffic shaper applies to client streams whatever the defaults.
+modules_disabled = { "s2s"; "limits" }
 
 -- Prosody 0.12 leaves Nagle on: a stanza over 8 kB then waits ~40 ms for
 -- a delayed ACK. Operators running Epode with Prosody want this too.
@@ -215,6 +232,14 @@ VirtualHost "$domain"
 Component "$component"
 	component_secret = "$secret"
 EOF
+if [ "$anon_domain" != none ]; then
+  cat >>"$CFG" <<EOF
+
+-- SASL ANONYMOUS only: browser sessions for load tests.
+VirtualHost "$anon_domain"
+	authentication = "anonymous"
+EOF
+fi
 rm -f "$DIR/prosody.err"
 
 fail_start() {
@@ -247,5 +272,6 @@ write_env "$ENVFILE" \
   C2S_PORT="$c2s_port" COMPONENT_PORT="$component_port" HTTP_PORT="$http_port" \
   DOMAIN="$domain" COMPONENT_DOMAIN="$component" COMPONENT_SECRET="$secret" \
   USERS="$(echo $users)" LOG="$DIR/prosody.log" \
+  ANON_DOMAIN="$([ "$anon_domain" = none ] || echo "$anon_domain")" WS_PATH=/xmpp-websocket BOSH_PATH=/http-bind \
   START_MS=$((t_ready - t_users)) REGISTER_MS=$((t_users - t0))
 say "ready in $((t_ready - t0)) ms (users $((t_users - t0)) ms, listening $((t_ready - t_users)) ms): pid $pid, c2s 127.0.0.1:$c2s_port, component $component on 127.0.0.1:$component_port, http 127.0.0.1:$http_port, users: $(for u in $users; do printf '%s@%s ' "${u%%:*}" "$domain"; done)"
