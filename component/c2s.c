@@ -1071,8 +1071,14 @@ int c2s_handle_remote(struct c2s *c, xmpp_stanza_t *st)
     const char *slash = strchr(to, '/');
     if (!at || (slash && slash < at))
         return 0;
-    fix_from_server(st, 0);
-    deliver_inbound(c, st);
+    /* libstrophe still reads the stanza after its handler returns (it
+     * matches the other handlers on its namespace): change a copy */
+    xmpp_stanza_t *copy = xmpp_stanza_copy(st);
+    if (!copy)
+        return 1;
+    fix_from_server(copy, 0);
+    deliver_inbound(c, copy);
+    xmpp_stanza_release(copy);
     return 1;
 }
 
