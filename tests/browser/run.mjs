@@ -42,7 +42,9 @@
 //   bad-password-bosh, bad-password-ws (2): SASL failure not-authorized
 //   anonymous: SASL ANONYMOUS over WebSocket binds a JID of the domain
 //   evil-origin: a page from --evil-origin gets no WebSocket session and no
-//       BOSH session
+//       BOSH session (after a page from --app-origin got both)
+//   same-origin: a page from --page-base gets a WebSocket stream and a BOSH
+//       session (its Origin is the server's own)
 import {spawn} from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -444,6 +446,29 @@ async function run(o) {
     if (pg) await pg.close();
   }
 
+  // A page served by the server itself (--page-base): a browser sends its
+  // Origin on a POST and on a WebSocket upgrade even to the same origin,
+  // and the same origin must be allowed without being listed.
+  async function sameOrigin(name) {
+    let pg = null;
+    const arg = (url) => ({url, domain: o.domain});
+    await scenario(name, [
+      ['load a page from the server itself', async () => { pg = await open(name, 'strophe.html'); return new URL(o.pageBase).origin; }],
+      ['from the same origin, the WebSocket opens a stream', async () => {
+        const r = await ev(pg.page, (a) => T.probeWebSocket(a.url, a.domain), arg(o.ws));
+        if (!r.got.some((t) => /<stream:features|<features/.test(t))) {
+          const http = pg.consoleText().match(/Unexpected response code: (\d+)/);
+          throw new Error(`opened=${r.opened}${http ? ` handshake answered HTTP ${http[1]}` : ''} close=${r.code} received=${JSON.stringify(r.got).slice(0, 300)}`);
+        }
+      }],
+      ['from the same origin, BOSH creates a session', async () => {
+        const r = await ev(pg.page, (a) => T.probeBosh(a.url, a.domain), arg(o.bosh));
+        if (!/^HTTP 200 .*\ssid=/.test(r)) throw new Error(r.slice(0, 300));
+      }],
+    ], async () => { await dumpTail(name); });
+    if (pg) await pg.close();
+  }
+
   // A page from an origin the server does not allow, after the same
   // requests from an allowed origin (--app-origin) worked: the refusal is
   // about the origin, not an endpoint that does not work at all.
@@ -503,6 +528,7 @@ async function run(o) {
     'bad-password-ws': () => badPassword('bad-password-ws', o.ws, userN(2)),
     'anonymous': () => anonymous('anonymous'),
     'evil-origin': () => evilOrigin('evil-origin'),
+    'same-origin': () => sameOrigin('same-origin'),
   };
   try {
     for (const s of o.scenarios) {

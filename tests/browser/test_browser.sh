@@ -11,8 +11,9 @@
 #     logout;
 #   - a wrong password: SASL failure not-authorized (BOSH and WebSocket);
 #   - SASL ANONYMOUS ([clients] anonymous = true);
-#   - a page from an origin not in allowed_origins: no WebSocket session,
-#     no BOSH session;
+#   - a page from Epode itself (same origin) gets a WebSocket stream and a
+#     BOSH session; a page from an origin not in allowed_origins gets
+#     neither;
 #   - Epode restarts: epodectl finds every roster item at both, and alice1
 #     logs in again, finds the contact at both, sees and is seen, chats;
 #   - no sanitizer report in Epode's log.
@@ -172,6 +173,7 @@ anonymous = true
 EOF
 
 start_epode() { # LOGFILE: started and connected to the server in 15 s
+  : >>"$1"
   "$epode" --config "$work/epode.conf" >>"$1" 2>&1 &
   epode_pid=$!
   local deadline=$((SECONDS + 15))
@@ -222,7 +224,7 @@ PY
 )
 echo "# GET /xmpp-websocket (upgrade, sub-protocol xmpp): HTTP $code"
 
-runner first "${main_scenarios[@]}" anonymous evil-origin
+runner first same-origin "${main_scenarios[@]}" anonymous evil-origin
 
 # ---- Epode restarts: rosters and subscriptions are still there --------------
 roster_check() { # WHEN
