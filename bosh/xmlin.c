@@ -432,6 +432,12 @@ static void XMLCALL xmlin_on_start(void *ud, const XML_Char *name, const XML_Cha
     const char *uri, *local, *prefix;
     size_t ulen, llen;
     xmlin_split(name, &uri, &ulen, &local, &llen, &prefix);
+    /* <xml:a/> is allowed by Namespaces in XML, but the XML namespace may
+     * not be declared as a default one, which is how the tree says it. */
+    if (uri && xmlin_is(uri, ulen, XMLIN_NS_XML)) {
+        xmlin_fail(x, XMLIN_BAD_NAMESPACE, 1, "element in the XML namespace");
+        return;
+    }
     x->arena_len = 0;
     if (prefix) {
         size_t off = xmlin_arena_put(x, local, llen, NULL, 0, NULL, 0);

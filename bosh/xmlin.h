@@ -67,8 +67,9 @@ enum xmlin_code {
     XMLIN_TOO_BIG = -3,       /* over max_bytes, max_attrs, max_children,
                                  max_steps or max_tree_bytes */
     XMLIN_TOO_DEEP = -4,      /* over max_depth */
-    XMLIN_BAD_NAMESPACE = -5, /* unbound prefix, or a misuse of the reserved
-                                 xml/xmlns prefixes and namespaces */
+    XMLIN_BAD_NAMESPACE = -5, /* unbound prefix, a misuse of the reserved
+                                 xml/xmlns prefixes and namespaces, or an
+                                 element in the XML namespace (<xml:a/>) */
     XMLIN_NOMEM = -6
 };
 
