@@ -4,8 +4,8 @@
  * One expat parser per struct xmlin, reset before each input. Memory that
  * lives across calls: the element stack, the attribute scratch arrays
  * (sized from the limits at creation), a text buffer and a name arena that
- * grow to the largest input seen. A parse allocates nothing of its own
- * beyond the stanza objects. */
+ * grow to the largest text run and element seen. Once they have grown, a
+ * parse allocates nothing of its own beyond the stanza objects. */
 #include "xmlin.h"
 
 #include <expat.h>

@@ -42,9 +42,10 @@ struct xmlin; /* reusable parser; one per thread, not thread-safe */
 
 struct xmlin_limits {
     size_t max_bytes;     /* whole input; 0 = 65536; at most INT_MAX */
-    unsigned max_depth;   /* element nesting, the root is depth 1; 0 = 32 */
+    unsigned max_depth;   /* element nesting, the root is depth 1; 0 = 32;
+                             at most 65536 */
     unsigned max_attrs;   /* attributes per element, namespace declarations
-                             included; 0 = 64 */
+                             included; 0 = 64; at most 65536 */
     size_t max_children;  /* total elements in one input, root included;
                              0 = 4096 */
     size_t max_steps;     /* libstrophe appends a child by walking the
