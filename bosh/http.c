@@ -101,6 +101,7 @@ struct req {
     char origin[256];           /* "" when absent */
     int has_origin;
     int cors;                   /* the origin is allowed: send CORS headers */
+    int same_origin;            /* the page came from Epode itself */
     int close;                  /* close the connection after the response */
 };
 
@@ -480,6 +481,29 @@ static int route(struct http_server *h, struct req *rq)
 /* ------------------------------------------------------------------ */
 /* Requests                                                            */
 
+/* Browsers send Origin on same-origin POSTs and WebSocket upgrades too: a
+ * page Epode served itself (or the public URL's) is always allowed to use
+ * /http-bind and /xmpp-websocket. The Host header comes from the same
+ * browser, so a page elsewhere cannot make it match its own origin. */
+static int same_origin(struct http_server *h, struct lws *wsi, const char *origin)
+{
+    char own[600];
+    if (h->public_url[0]) {
+        /* scheme://host[:port] of public_url */
+        const char *p = strstr(h->public_url, "://");
+        size_t n = p ? (size_t)(strcspn(p + 3, "/") + (size_t)(p + 3 - h->public_url)) : 0;
+        if (n && n == strlen(origin) && strncasecmp(h->public_url, origin, n) == 0)
+            return 1;
+    }
+    char host[260];
+    int hl = lws_hdr_total_length(wsi, WSI_TOKEN_HOST);
+    if (hl <= 0 || hl >= (int)sizeof(host) || lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) < 0 ||
+        http_host_valid(host))
+        return 0;
+    snprintf(own, sizeof(own), "%s://%s", h->tls ? "https" : "http", host);
+    return strcasecmp(own, origin) == 0;
+}
+
 static void req_init(struct http_server *h, struct req *rq, struct lws *wsi)
 {
     static const struct {
@@ -511,10 +535,12 @@ static void req_init(struct http_server *h, struct req *rq, struct lws *wsi)
     if (n > 0) {
         rq->has_origin = 1;
         /* an origin too long to be real is kept as "" and not allowed */
-        if (n < (int)sizeof(rq->origin) && lws_hdr_copy(wsi, rq->origin, sizeof(rq->origin), WSI_TOKEN_ORIGIN) > 0)
+        if (n < (int)sizeof(rq->origin) && lws_hdr_copy(wsi, rq->origin, sizeof(rq->origin), WSI_TOKEN_ORIGIN) > 0) {
             rq->cors = http_origin_allowed(h->origins, rq->origin);
-        else
+            rq->same_origin = same_origin(h, wsi, rq->origin);
+        } else {
             rq->origin[0] = '\0';
+        }
     }
 }
 
@@ -588,7 +614,7 @@ static int bosh_write(struct http_server *h, struct lws *wsi, struct http_conn *
 
 static int bosh_post_start(struct http_server *h, struct req *rq, struct http_conn *hc)
 {
-    if (rq->has_origin && !rq->cors) {
+    if (rq->has_origin && !rq->cors && !rq->same_origin) {
         rq->close = 1;
         return respond_text(h, rq, 403, "This origin is not allowed ([http] allowed_origins).\n", NULL, 0);
     }
@@ -679,7 +705,7 @@ static int on_upgrade(struct http_server *h, struct lws *wsi, const char *to)
     rq.close = 1;
     int r;
     if (strcasecmp(to, "websocket") == 0 && strcmp(rq.path, HTTP_WS_PATH) == 0 && h->xmpp) {
-        if (rq.has_origin && !rq.cors) {
+        if (rq.has_origin && !rq.cors && !rq.same_origin) {
             /* a page from a foreign origin: the browser would let it act
              * as the user's session (RFC 6455 10.2) */
             r = respond_text(h, &rq, 403, "This origin is not allowed ([http] allowed_origins).\n", NULL, 0);
