@@ -16,6 +16,7 @@
 #include <uthash.h>
 
 #include "buf.h"
+#include "calls.h"
 #include "log.h"
 #include "sasl.h"
 #include "store.h"
@@ -1077,7 +1078,8 @@ int c2s_handle_remote(struct c2s *c, xmpp_stanza_t *st)
     if (!copy)
         return 1;
     fix_from_server(copy, 0);
-    deliver_inbound(c, copy);
+    if (!c->o.calls || !calls_from_remote(c->o.calls, copy))
+        deliver_inbound(c, copy);
     xmpp_stanza_release(copy);
     return 1;
 }
@@ -1224,6 +1226,14 @@ static void handle_stanza(struct session *s, xmpp_stanza_t *st)
         }
         if (!to || (!res && strcmp(bare, s->bare) == 0)) {
             self_iq(s, st, type);
+            return;
+        }
+        if ((streq(type, "result") || streq(type, "error")) &&
+            strncmp(xmpp_stanza_get_id(st), CALLS_IQ_PREFIX, sizeof(CALLS_IQ_PREFIX) - 1) == 0 &&
+            !is_local_domain(c, bare))
+            return; /* the browser took call signaling Epode translated */
+        if (c->o.calls && calls_is_browser_signaling(c->o.calls, st)) {
+            calls_from_browser(c->o.calls, st);
             return;
         }
         route(c, st);

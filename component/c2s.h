@@ -36,6 +36,7 @@
 #include "stream.h"
 
 struct c2s;
+struct calls;
 struct sasl_server;
 struct store;
 
@@ -51,6 +52,8 @@ struct c2s_opts {
     /* sends a stanza to the XMPP server (text, NUL-terminated at len);
      * 0, or -1 when the link's queue is full */
     int (*remote_send)(void *ud, const char *xml, size_t len);
+    /* call signaling for browsers (calls.h); may be NULL */
+    struct calls *calls;
     /* milliseconds of a monotonic clock */
     uint64_t (*now_ms)(void *ud);
     void *ud;

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "c2s.h"
+#include "calls.h"
 #include "config.h"
 #include "control.h"
 #include "http.h"
@@ -65,6 +66,7 @@ struct daemon {
     struct http_server *http;
     struct sasl_server *sasl;
     struct c2s *c2s;
+    struct calls *calls;
     uv_timer_t tick;
     uv_signal_t sigterm, sigint, sighup;
     int exit_code;
@@ -121,6 +123,13 @@ static int send_xml(void *ud, const char *to, const char *xml, size_t len)
         }
     }
     return send_remote(d, xml, len);
+}
+
+/* Call signaling for a hosted user's session(s). */
+static int send_local(void *ud, const char *to, const char *xml, size_t len)
+{
+    struct daemon *d = ud;
+    return d->c2s ? c2s_deliver_text(d->c2s, to, xml, len) : -1;
 }
 
 static uint64_t loop_now_ms(void *ud)
@@ -535,13 +544,22 @@ int main(int argc, char **argv)
     d.services.user_exists = user_exists;
     d.services.ud = &d;
     d.sasl = sasl_server_new(d.store, d.cfg.domain, d.cfg.clients_anonymous);
+    struct calls_opts ko = {
+        .cfg = &d.cfg, .store = d.store, .xctx = d.xctx, .remote_send = send_remote, .local_send = send_local,
+        .ud = &d,
+    };
+    d.calls = calls_new(&ko);
     struct c2s_opts co = {
         .cfg = &d.cfg, .store = d.store, .xctx = d.xctx, .sasl = d.sasl, .services = &d.services,
-        .remote_send = send_remote, .now_ms = loop_now_ms, .ud = &d,
+        .remote_send = send_remote, .calls = d.calls, .now_ms = loop_now_ms, .ud = &d,
     };
-    d.c2s = d.sasl ? c2s_new(&co) : NULL;
+    d.c2s = d.sasl && d.calls ? c2s_new(&co) : NULL;
     if (!d.c2s) {
         fprintf(stderr, "epode: cannot set up SASL (out of memory?)\n");
+        calls_free(d.calls);
+        sasl_server_free(d.sasl);
+        store_free(d.store);
+        xmpp_ctx_free(d.xctx);
         return EXIT_FATAL;
     }
 
@@ -571,7 +589,12 @@ int main(int argc, char **argv)
     if (!d.http) {
         fprintf(stderr, "epode: http: %s\n", err);
         log_error("epode", "http: %s", err);
+        c2s_free(d.c2s);
+        calls_free(d.calls);
+        sasl_server_free(d.sasl);
         store_free(d.store);
+        xmpp_ctx_free(d.xctx);
+        xmpp_shutdown();
         uv_loop_close(d.loop);
         return EXIT_FATAL;
     }
@@ -622,6 +645,8 @@ int main(int argc, char **argv)
      * connections: the registry, SASL and the store outlive them */
     http_free(d.http);
     c2s_free(d.c2s);
+    d.c2s = NULL;
+    calls_free(d.calls);
     sasl_server_free(d.sasl);
     store_free(d.store);
     xmpp_ctx_free(d.xctx);

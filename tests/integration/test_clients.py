@@ -11,7 +11,9 @@ Environment: EPODE_HTTP (host:port), DOMAIN (Epode's), SERVER_C2S (host:port of
 the real server), SERVER_DOMAIN, BOB (JID on the real server), BOB_PASSWORD.
 Prints ok/FAIL lines; exit status 1 if anything failed."""
 
+import json
 import os
+import re
 import sys
 import threading
 import time
@@ -367,6 +369,180 @@ def t_after_restart():
     bob.close()
 
 
+# ------------------------------------------------------------- calls
+NS_JINGLE = "urn:xmpp:jingle:1"
+NS_JMI = "urn:xmpp:jingle-message:0"
+DATA = os.environ.get("TEST_DATA", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data"))
+TRANSLATE = os.environ.get("EPODE_TRANSLATE", "")
+CALL_STATE = os.environ.get("CALL_STATE", "/tmp/epode-call-state.json")
+
+
+def sdp_file(name):
+    with open(os.path.join(DATA, "sdp", name), newline="") as f:
+        return f.read()
+
+
+def json_iq(to, payload, iq_id):
+    text = json.dumps(payload)
+    return ("<iq xmlns='jabber:client' type='set' id='%s' to='%s'><json xmlns='urn:xmpp:json:0'>%s</json></iq>"
+            % (iq_id, to, W.xml_escape(text)))
+
+
+def send_json(c, to, payload, iq_id):
+    c.send(json_iq(to, payload, iq_id))
+    return c.expect(lambda e: W.local(e.tag) == "iq" and e.get("id") == iq_id, what="answer to " + iq_id)
+
+
+def json_in(c, what, timeout=10):
+    """The next call signaling iq for the browser: (iq, payload); answers it."""
+    el = c.expect(lambda e: W.local(e.tag) == "iq" and e.get("type") == "set"
+                  and e.find("{urn:xmpp:json:0}json") is not None, timeout=timeout, what=what)
+    c.send("<iq xmlns='jabber:client' type='result' id='%s' to='%s'/>" % (el.get("id"), el.get("from")))
+    return el, json.loads(el.find("{urn:xmpp:json:0}json").text)
+
+
+def jingle_of(st):
+    return st.xml.find("{%s}jingle" % NS_JINGLE)
+
+
+def bob_jingle(bob, action, timeout=10):
+    st = bob.wait(Match(name="iq", pred=lambda e: e.find("{%s}jingle" % NS_JINGLE) is not None
+                        and e.find("{%s}jingle" % NS_JINGLE).get("action") == action), timeout=timeout)
+    return st.xml
+
+
+def translate(args, stdin):
+    import subprocess
+    return subprocess.run([TRANSLATE] + args, input=stdin, capture_output=True, text=True, check=True).stdout
+
+
+def t_calls():
+    bob = Session(BOB, BOB_PW, server=(c2s_host, int(c2s_port)), timeout=10, answer_iq=(NS_JINGLE,))
+    bob_full = bob.client.xmpp.boundjid.full
+    alice = login_ws("alice", "alicepass", resource="call")
+    offer = sdp_file("chromium-avd-offer.sdp")
+    # a bad SDP gets an error naming the line
+    bad = offer.replace("a=rtpmap:111 opus/48000/2", "a=rtpmap:opus/48000/2", 1)
+    el = send_json(alice, bob_full, {"sid": "badsdp1", "desc": {"type": "offer", "sdp": bad}}, "c0")
+    text = el.findtext(".//{urn:ietf:params:xml:ns:xmpp-stanzas}text") or ""
+    check("calls: a bad SDP offer gets bad-request naming the line",
+          W.stanza_error(el) == ("modify", "bad-request") and re.search(r"line \d+", text), ET.tostring(el).decode())
+    # browser -> Jingle client at a full JID
+    el = send_json(alice, bob_full, {"sid": "call1", "desc": {"type": "offer", "sdp": offer}}, "c1")
+    check("calls: the browser's offer is taken (iq result)", el.get("type") == "result", ET.tostring(el).decode())
+    ini = bob_jingle(bob, "session-initiate")
+    j = ini.find("{%s}jingle" % NS_JINGLE)
+    contents = j.findall("{%s}content" % NS_JINGLE)
+    check("calls: the Jingle client gets session-initiate with the offer's 3 contents, from alice's full JID",
+          j.get("sid") == "call1" and len(contents) == 3 and ini.get("from") == alice.jid
+          and j.get("initiator") == alice.jid, ET.tostring(ini).decode()[:400])
+    cand = {"candidate": "candidate:1 1 udp 2122260223 127.0.0.2 50000 typ host generation 0 ufrag "
+                         + re.search(r"a=ice-ufrag:(\S+)", offer).group(1),
+            "sdpMid": "0", "sdpMLineIndex": 0}
+    el = send_json(alice, bob_full, {"sid": "call1", "candidate": cand}, "c2")
+    ti = bob_jingle(bob, "transport-info")
+    c_el = ti.find(".//{urn:xmpp:jingle:transports:ice-udp:1}candidate")
+    check("calls: a browser candidate becomes transport-info", c_el is not None and c_el.get("port") == "50000"
+          and c_el.get("ip") == "127.0.0.2", ET.tostring(ti).decode()[:400])
+    # the Jingle client answers
+    answer = sdp_file("chromium-avd-answer.sdp")
+    accept = translate(["sdp2jingle", "--action", "session-accept", "--sid", "call1", "--initiator", alice.jid,
+                        "--responder", bob_full, "--to", alice.jid, "--bare"], answer)
+    bob.iq("<iq type='set' to='%s'>%s</iq>" % (alice.jid, accept))
+    el, msg = json_in(alice, "answer")
+    check("calls: session-accept reaches the browser as desc answer, from the Jingle client",
+          msg.get("sid") == "call1" and msg.get("desc", {}).get("type") == "answer"
+          and msg["desc"]["sdp"].startswith("v=0") and msg["desc"]["sdp"].count("\r\nm=") == 3
+          and el.get("from") == bob_full, msg)
+    ti = translate(["candidate", "--sid", "call1", "--initiator", alice.jid, "--role", "responder", "--bare"],
+                   "candidate:2 1 udp 2122260223 127.0.0.3 40000 typ host generation 0\n") if False else None
+    bob.iq("<iq type='set' to='%s'><jingle xmlns='%s' action='transport-info' sid='call1' initiator='%s'>"
+           "<content creator='initiator' name='0'><transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' "
+           "ufrag='bobufrag' pwd='bobpasswordbobpasswordxx'><candidate component='1' foundation='2' generation='0' "
+           "id='c2' ip='127.0.0.3' network='0' port='40000' priority='2122260223' protocol='udp' type='host'/>"
+           "</transport></content></jingle></iq>" % (alice.jid, NS_JINGLE, alice.jid))
+    el, msg = json_in(alice, "candidate")
+    cd = msg.get("candidate") or {}
+    check("calls: transport-info reaches the browser as an RTCIceCandidateInit",
+          "127.0.0.3 40000 typ host" in cd.get("candidate", "") and cd.get("sdpMid") == "0"
+          and cd.get("sdpMLineIndex") == 0, msg)
+    # a third party cannot act on the call
+    carol = login_ws("carol", "carolpass", resource="x")
+    el = send_json(carol, bob_full, {"sid": "call1", "bye": {"reason": "success"}}, "c3")
+    check("calls: another hosted user's bye gets item-not-found + unknown-session",
+          W.stanza_error(el) == ("cancel", "item-not-found")
+          and el.find(".//{urn:xmpp:jingle:errors:1}unknown-session") is not None, ET.tostring(el).decode())
+    carol.close()
+    intruder = Session("alice@localhost", "alicepass", server=(c2s_host, int(c2s_port)), timeout=10)
+    try:
+        intruder.iq_error("<iq type='set' to='%s'><jingle xmlns='%s' action='session-terminate' sid='call1'>"
+                          "<reason><success/></reason></jingle></iq>" % (alice.jid, NS_JINGLE), "item-not-found")
+        ok("calls: a remote third party's session-terminate gets item-not-found")
+    except Exception as e:
+        ko("calls: a remote third party's session-terminate: %s" % e)
+    intruder.close()
+    with open(CALL_STATE, "w") as f:
+        json.dump({"alice": alice.jid, "bob": bob_full}, f)
+    alice.close()
+    bob.close()
+
+    # incoming: the Jingle client calls the browser (no XEP-0353)
+    bob = Session(BOB, BOB_PW, server=(c2s_host, int(c2s_port)), timeout=10, answer_iq=(NS_JINGLE,))
+    bob_full = bob.client.xmpp.boundjid.full
+    dave = login_ws("dave", "davepass", resource="in")
+    dave.send("<presence xmlns='jabber:client'/>")
+    ini = translate(["sdp2jingle", "--sid", "call2", "--initiator", bob_full, "--to", dave.jid, "--bare"],
+                    sdp_file("firefox-audio-offer.sdp") if os.path.exists(os.path.join(DATA, "sdp", "firefox-audio-offer.sdp"))
+                    else sdp_file("chromium-audio-offer.sdp"))
+    bob.iq("<iq type='set' to='%s'>%s</iq>" % (dave.jid, ini))
+    _, ringmsg = json_in(dave, "ring")
+    _, offmsg = json_in(dave, "offer")
+    check("calls: an incoming session-initiate rings the browser, then gives it the offer",
+          ringmsg.get("ring", {}).get("media") == ["audio"] and offmsg.get("desc", {}).get("type") == "offer", (ringmsg, offmsg))
+    ans = sdp_file("chromium-audio-answer.sdp")
+    el = send_json(dave, bob_full, {"sid": "call2", "desc": {"type": "answer", "sdp": ans}}, "d1")
+    acc = bob_jingle(bob, "session-accept")
+    check("calls: the browser's answer becomes session-accept", el.get("type") == "result"
+          and acc.find("{%s}jingle" % NS_JINGLE).get("responder") == dave.jid, ET.tostring(acc).decode()[:300])
+    el = send_json(dave, bob_full, {"sid": "call2", "bye": {"reason": "success"}}, "d2")
+    term = bob_jingle(bob, "session-terminate")
+    check("calls: bye becomes session-terminate with the reason",
+          term.find(".//{%s}success" % NS_JINGLE) is not None, ET.tostring(term).decode())
+
+    # XEP-0353: an offer to a bare JID proposes; proceed gets session-initiate
+    el = send_json(dave, BOB, {"sid": "call3", "desc": {"type": "offer", "sdp": sdp_file("chromium-audio-offer.sdp")}}, "d3")
+    prop = bob.wait(Match(name="message", pred=lambda e: e.find("{%s}propose" % NS_JMI) is not None), timeout=10).xml
+    pr = prop.find("{%s}propose" % NS_JMI)
+    check("calls: an offer to a bare JID sends an XEP-0353 propose with the media",
+          pr.get("id") == "call3" and [d.get("media") for d in pr] == ["audio"], ET.tostring(prop).decode())
+    bob.send("<message to='%s' type='chat'><proceed xmlns='%s' id='call3'/></message>" % (dave.jid, NS_JMI))
+    ini = bob_jingle(bob, "session-initiate")
+    _, acc = json_in(dave, "accept")
+    check("calls: proceed gets the proceeding device a session-initiate and the browser an accept",
+          ini.find("{%s}jingle" % NS_JINGLE).get("sid") == "call3" and "accept" in acc, acc)
+    bob.send("<message to='%s' type='chat'><finish xmlns='%s' id='call3'><reason xmlns='%s'><success/></reason>"
+             "</finish></message>" % (dave.jid, NS_JMI, NS_JINGLE))
+    _, byemsg = json_in(dave, "bye")
+    check("calls: finish reaches the browser as bye", byemsg.get("bye", {}).get("reason") == "success", byemsg)
+    dave.close()
+    bob.close()
+
+
+def t_calls_after_restart():
+    with open(CALL_STATE) as f:
+        st = json.load(f)
+    bob = Session(BOB, BOB_PW, server=(c2s_host, int(c2s_port)), timeout=10, answer_iq=(NS_JINGLE,))
+    alice = login_ws("alice", "alicepass", resource="call")
+    # bob's resource changed with the new login: the call's party is the old
+    # full JID, so address the browser from the new one is refused; the
+    # browser hangs up instead, to the party recorded
+    el = send_json(alice, st["bob"], {"sid": "call1", "bye": {"reason": "success"}}, "r1")
+    check("calls: after an Epode restart, the browser's bye for a call set up before is taken",
+          el.get("type") == "result", ET.tostring(el).decode())
+    alice.close()
+    bob.close()
+
+
 phase = sys.argv[1] if len(sys.argv) > 1 else "main"
 if phase == "main":
     run("logins", t_logins)
@@ -375,7 +551,9 @@ if phase == "main":
     run("remote contact", t_remote_contact)
     run("bosh faults", t_bosh_faults)
     run("rate limit", t_rate_limit)
+    run("calls", t_calls)
 else:
     run("after restart", t_after_restart)
+    run("calls after restart", t_calls_after_restart)
 print("%d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)

@@ -1,0 +1,906 @@
+/* calls.c - browser (JSON, SDP) <-> Jingle client calls. See calls.h and
+ * docs/protocol.md. */
+#include "calls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+#include <uthash.h>
+
+#include "buf.h"
+#include "jingle.h"
+#include "jingle_stanza.h"
+#include "log.h"
+#include "sdp.h"
+#include "store.h"
+
+#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
+#define NS_RTP "urn:xmpp:jingle:apps:rtp:1"
+#define SID_MAX 256
+#define JSON_MAX (256 * 1024)
+
+enum cstate {
+    C_PROPOSED,     /* XEP-0353 propose sent or received, no Jingle yet */
+    C_PENDING,      /* session-initiate sent or received */
+    C_ACTIVE,       /* session-accept sent or received */
+};
+
+struct call {
+    char *sid;
+    char *local;            /* the browser: full JID (bare while ringing) */
+    char *remote;           /* the Jingle party: bare until it proceeds */
+    int browser_initiator;
+    enum cstate state;
+    struct sdp_session *local_sdp;  /* the browser's description */
+    struct sdp_session *remote_sdp; /* the other party's */
+    json_t *out_queue;      /* browser candidates before session-initiate */
+    json_t *in_queue;       /* remote candidates before the browser has the
+                               remote description */
+    int remote_desc_sent;
+    UT_hash_handle hh;
+};
+
+struct calls {
+    struct calls_opts o;
+    struct call *calls;
+    unsigned long next_id;
+    struct calls_stats stats;
+};
+
+static int streq(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
+
+static void call_free(struct call *k)
+{
+    if (!k)
+        return;
+    free(k->sid);
+    free(k->local);
+    free(k->remote);
+    sdp_session_free(k->local_sdp);
+    sdp_session_free(k->remote_sdp);
+    json_decref(k->out_queue);
+    json_decref(k->in_queue);
+    free(k);
+}
+
+static void call_drop(struct calls *c, struct call *k)
+{
+    HASH_DEL(c->calls, k);
+    store_jingle_session_delete(c->o.store, k->sid);
+    c->stats.active--;
+    call_free(k);
+}
+
+/* Records the call (new or changed) in the store. */
+static void call_save(struct calls *c, struct call *k, int fresh)
+{
+    char *text = k->local_sdp ? sdp_session_to_text(k->local_sdp, NULL) : NULL;
+    const char *contents = text && strlen(text) <= STORE_CONTENTS_MAX ? text : NULL;
+    enum store_jingle_state st = k->state == C_ACTIVE ? STORE_JINGLE_ACTIVE : STORE_JINGLE_PENDING;
+    int rc;
+    if (fresh) {
+        struct store_jingle_session s = {
+            .sid = k->sid,
+            .initiator = k->browser_initiator ? k->local : k->remote,
+            .responder = k->browser_initiator ? k->remote : k->local,
+            .role = k->browser_initiator ? STORE_JINGLE_INITIATOR : STORE_JINGLE_RESPONDER,
+            .state = st,
+            .contents = contents,
+        };
+        rc = store_jingle_session_put(c->o.store, &s);
+    } else {
+        rc = store_jingle_session_update(c->o.store, k->sid, st, contents);
+    }
+    if (rc)
+        log_warn("calls", "sid=%s: not recorded: %s", k->sid, store_errmsg(c->o.store));
+    free(text);
+}
+
+/* A call that is not in memory (Epode restarted) comes back from the
+ * store. Parties are updated too (a bare JID became full). */
+static struct call *call_load(struct calls *c, const char *sid)
+{
+    struct store_jingle_session *s = NULL;
+    if (store_jingle_session_get(c->o.store, sid, &s) != 0)
+        return NULL;
+    struct call *k = calloc(1, sizeof(*k));
+    if (!k) {
+        store_jingle_session_free(s);
+        return NULL;
+    }
+    k->browser_initiator = s->role == STORE_JINGLE_INITIATOR;
+    k->sid = strdup(sid);
+    k->local = strdup(k->browser_initiator ? s->initiator : s->responder);
+    k->remote = strdup(k->browser_initiator ? s->responder : s->initiator);
+    k->state = s->state == STORE_JINGLE_ACTIVE ? C_ACTIVE : C_PENDING;
+    k->remote_desc_sent = 1;
+    if (s->contents && s->contents[0]) {
+        struct sdp_error e;
+        k->local_sdp = sdp_session_parse(s->contents, strlen(s->contents), &e);
+    }
+    store_jingle_session_free(s);
+    if (!k->sid || !k->local || !k->remote) {
+        call_free(k);
+        return NULL;
+    }
+    HASH_ADD_KEYPTR(hh, c->calls, k->sid, strlen(k->sid), k);
+    c->stats.active++;
+    log_info("calls", "sid=%s: restored from the store (%s <-> %s)", k->sid, k->local, k->remote);
+    return k;
+}
+
+static struct call *call_find(struct calls *c, const char *sid)
+{
+    struct call *k = NULL;
+    if (!sid)
+        return NULL;
+    HASH_FIND_STR(c->calls, sid, k);
+    return k ? k : call_load(c, sid);
+}
+
+/* Same bare JID: the party may have moved from bare to full. */
+static int same_party(const char *a, const char *b)
+{
+    if (!a || !b)
+        return 0;
+    size_t la = strcspn(a, "/"), lb = strcspn(b, "/");
+    if (la != lb || strncasecmp(a, b, la) != 0)
+        return 0;
+    return !a[la] || !b[lb] || strcmp(a + la, b + lb) == 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Output                                                              */
+
+static void attr(struct buf *b, const char *name, const char *value)
+{
+    if (!value)
+        return;
+    buf_putc(b, ' ');
+    buf_puts(b, name);
+    buf_lit(b, "='");
+    buf_put_xml_strict(b, value);
+    buf_putc(b, '\'');
+}
+
+static int send_remote(struct calls *c, struct buf *b)
+{
+    if (buf_failed(b))
+        return -1;
+    return c->o.remote_send(c->o.ud, b->data, b->len);
+}
+
+/* An iq set with the JSON to the browser, from the remote party. */
+static void to_browser(struct calls *c, struct call *k, json_t *msg)
+{
+    json_object_set_new(msg, "sid", json_string(k->sid));
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (!text)
+        return;
+    struct buf b;
+    buf_init(&b, strlen(text) * 6 + 512);
+    char id[48];
+    snprintf(id, sizeof(id), CALLS_IQ_PREFIX "%lu", ++c->next_id);
+    buf_lit(&b, "<iq xmlns='jabber:client' type='set'");
+    attr(&b, "id", id);
+    attr(&b, "from", k->remote);
+    attr(&b, "to", k->local);
+    buf_lit(&b, "><json xmlns='" CALLS_NS_JSON "'>");
+    buf_put_xml_strict(&b, text);
+    buf_lit(&b, "</json></iq>");
+    free(text);
+    if (!buf_failed(&b) && c->o.local_send(c->o.ud, k->local, b.data, b.len) != 0)
+        log_info("calls", "sid=%s: %s is not online to receive the call's signaling", k->sid, k->local);
+    c->stats.translated_total++;
+    buf_free(&b);
+}
+
+/* Answers an iq (from either side) with a result or an error. */
+static void answer(struct calls *c, xmpp_stanza_t *iq, int to_browser_side, const char *type, const char *cond,
+                   const char *jingle_cond, const char *text)
+{
+    struct buf b;
+    buf_init(&b, 8192);
+    buf_lit(&b, "<iq");
+    if (to_browser_side)
+        buf_lit(&b, " xmlns='jabber:client'");
+    buf_puts(&b, cond ? " type='error'" : " type='result'");
+    attr(&b, "id", xmpp_stanza_get_id(iq));
+    attr(&b, "from", xmpp_stanza_get_to(iq));
+    attr(&b, "to", xmpp_stanza_get_from(iq));
+    if (!cond) {
+        buf_lit(&b, "/>");
+    } else {
+        c->stats.refused_total++;
+        buf_lit(&b, "><error");
+        attr(&b, "type", type);
+        buf_lit(&b, "><");
+        buf_puts(&b, cond);
+        buf_lit(&b, " xmlns='" NS_STANZAS "'/>");
+        if (jingle_cond) {
+            buf_putc(&b, '<');
+            buf_puts(&b, jingle_cond);
+            buf_lit(&b, " xmlns='" JINGLE_NS_ERRORS "'/>");
+        }
+        if (text) {
+            buf_lit(&b, "<text xmlns='" NS_STANZAS "' xml:lang='en'>");
+            buf_put_xml_strict(&b, text);
+            buf_lit(&b, "</text>");
+        }
+        buf_lit(&b, "</error></iq>");
+    }
+    if (!buf_failed(&b)) {
+        if (to_browser_side)
+            c->o.local_send(c->o.ud, xmpp_stanza_get_from(iq), b.data, b.len);
+        else
+            c->o.remote_send(c->o.ud, b.data, b.len);
+    }
+    buf_free(&b);
+}
+
+/* <iq type='set' id from to> without a namespace: on the component
+ * stream a stanza is in its default namespace, jabber:component:accept
+ * (Prosody answers an iq written in jabber:client with an error). */
+static void iq_open(struct buf *b, struct call *k, const char *id)
+{
+    buf_lit(b, "<iq type='set'");
+    attr(b, "id", id);
+    attr(b, "from", k->local);
+    attr(b, "to", k->remote);
+    buf_putc(b, '>');
+}
+
+static void next_iq_id(struct calls *c, char *id, size_t n)
+{
+    snprintf(id, n, "epode-%lu", ++c->next_id);
+}
+
+/* Writes a Jingle action for `k` to the remote party. */
+static int jingle_out(struct calls *c, struct call *k, const struct sdp_session *sdp, enum jingle_action action,
+                      const char *reason, char *err, size_t errlen)
+{
+    char id[48];
+    next_iq_id(c, id, sizeof(id));
+    struct jingle_write_opts o = {
+        .action = action,
+        .sid = k->sid,
+        .initiator = k->browser_initiator ? k->local : k->remote,
+        .responder = action == JINGLE_SESSION_ACCEPT ? k->local : NULL,
+        .author = k->browser_initiator ? JINGLE_ROLE_INITIATOR : JINGLE_ROLE_RESPONDER,
+        .reason = reason,
+    };
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    iq_open(&b, k, id);
+    struct jingle_error je;
+    struct sdp_session *empty = NULL;
+    if (!sdp) {
+        empty = sdp_session_new();
+        sdp = empty;
+    }
+    int rc = jingle_write(sdp, &o, &b, &je);
+    sdp_session_free(empty);
+    if (rc) {
+        snprintf(err, errlen, "%s", je.what);
+        buf_free(&b);
+        return -1;
+    }
+    buf_lit(&b, "</iq>");
+    rc = send_remote(c, &b);
+    buf_free(&b);
+    if (rc)
+        snprintf(err, errlen, "the XMPP server is unreachable and the queue is full");
+    c->stats.translated_total++;
+    return rc;
+}
+
+/* One browser candidate as a transport-info. */
+static int candidate_out(struct calls *c, struct call *k, json_t *cand, char *err, size_t errlen)
+{
+    const char *text = json_string_value(json_object_get(cand, "candidate"));
+    const char *mid = json_string_value(json_object_get(cand, "sdpMid"));
+    json_t *idx = json_object_get(cand, "sdpMLineIndex");
+    int mline = json_is_integer(idx) ? (int)json_integer_value(idx) : -1;
+    if (!text) {
+        snprintf(err, errlen, "candidate.candidate must be a string");
+        return -1;
+    }
+    if (!k->local_sdp) {
+        snprintf(err, errlen, "a candidate before the browser's description");
+        return -1;
+    }
+    const struct sdp_media *m = mid ? sdp_media_by_mid(k->local_sdp, mid)
+                                    : (mline >= 0 ? sdp_media_by_index(k->local_sdp, (unsigned)mline) : NULL);
+    const char *ufrag = m && m->ice_ufrag ? m->ice_ufrag : k->local_sdp->ice_ufrag;
+    const char *pwd = m && m->ice_pwd ? m->ice_pwd : k->local_sdp->ice_pwd;
+    char id[48];
+    next_iq_id(c, id, sizeof(id));
+    struct jingle_write_opts o = {
+        .action = JINGLE_TRANSPORT_INFO,
+        .sid = k->sid,
+        .initiator = k->browser_initiator ? k->local : k->remote,
+        .author = k->browser_initiator ? JINGLE_ROLE_INITIATOR : JINGLE_ROLE_RESPONDER,
+    };
+    struct buf b;
+    buf_init(&b, 64 * 1024);
+    iq_open(&b, k, id);
+    struct jingle_error je;
+    int rc = jingle_write_candidate(text, mid, mline, k->local_sdp, ufrag, pwd, &o, &b, &je);
+    if (rc) {
+        snprintf(err, errlen, "%s", je.what);
+        buf_free(&b);
+        return -1;
+    }
+    buf_lit(&b, "</iq>");
+    rc = send_remote(c, &b);
+    buf_free(&b);
+    c->stats.translated_total++;
+    return rc;
+}
+
+/* The XEP-0353 propose for a browser's offer to a bare JID. */
+static int propose_out(struct calls *c, struct call *k)
+{
+    struct buf b;
+    buf_init(&b, 8192);
+    buf_lit(&b, "<message type='chat'");
+    attr(&b, "from", k->local);
+    attr(&b, "to", k->remote);
+    attr(&b, "id", k->sid);
+    buf_lit(&b, "><propose xmlns='" CALLS_NS_JMI "'");
+    attr(&b, "id", k->sid);
+    buf_putc(&b, '>');
+    int media = 0;
+    for (const struct sdp_media *m = k->local_sdp->media; m; m = m->next) {
+        if (!sdp_media_is_rtp(m) || !m->media)
+            continue;
+        buf_lit(&b, "<description xmlns='" NS_RTP "'");
+        attr(&b, "media", m->media);
+        buf_lit(&b, "/>");
+        media++;
+    }
+    if (!media) /* a data channel only call */
+        buf_lit(&b, "<description xmlns='" JINGLE_NS_WEBRTC_DC_APP "'/>");
+    buf_lit(&b, "</propose><store xmlns='urn:xmpp:hints'/></message>");
+    int rc = send_remote(c, &b);
+    buf_free(&b);
+    return rc;
+}
+
+static void jmi_out(struct calls *c, struct call *k, const char *what, const char *reason)
+{
+    struct buf b;
+    buf_init(&b, 4096);
+    buf_lit(&b, "<message type='chat'");
+    attr(&b, "from", k->local);
+    attr(&b, "to", k->remote);
+    buf_lit(&b, "><");
+    buf_puts(&b, what);
+    buf_lit(&b, " xmlns='" CALLS_NS_JMI "'");
+    attr(&b, "id", k->sid);
+    if (reason) {
+        buf_lit(&b, "><reason xmlns='" JINGLE_NS "'><");
+        buf_puts(&b, reason);
+        buf_lit(&b, "/></reason></");
+        buf_puts(&b, what);
+        buf_putc(&b, '>');
+    } else {
+        buf_lit(&b, "/>");
+    }
+    buf_lit(&b, "<store xmlns='urn:xmpp:hints'/></message>");
+    send_remote(c, &b);
+    buf_free(&b);
+}
+
+/* Sends what waited for session-initiate. */
+static void flush_out_queue(struct calls *c, struct call *k)
+{
+    size_t i;
+    json_t *cand;
+    char err[240];
+    json_array_foreach(k->out_queue, i, cand)
+    {
+        if (!json_is_null(cand))
+            candidate_out(c, k, cand, err, sizeof(err));
+    }
+    json_array_clear(k->out_queue);
+}
+
+static void flush_in_queue(struct calls *c, struct call *k)
+{
+    size_t i;
+    json_t *msg;
+    json_array_foreach(k->in_queue, i, msg)
+    {
+        json_incref(msg);
+        to_browser(c, k, msg);
+    }
+    json_array_clear(k->in_queue);
+}
+
+/* ------------------------------------------------------------------ */
+/* From the browser                                                    */
+
+static int is_remote_jid(struct calls *c, const char *jid)
+{
+    if (!jid)
+        return 0;
+    const char *at = strchr(jid, '@');
+    const char *dom = at ? at + 1 : jid;
+    size_t dl = strcspn(dom, "/");
+    return !(dl == strlen(c->o.cfg->domain) && strncasecmp(dom, c->o.cfg->domain, dl) == 0);
+}
+
+int calls_is_browser_signaling(struct calls *c, xmpp_stanza_t *iq)
+{
+    if (!streq(xmpp_stanza_get_name(iq), "iq") || !streq(xmpp_stanza_get_type(iq), "set"))
+        return 0;
+    xmpp_stanza_t *j = xmpp_stanza_get_child_by_name_and_ns(iq, "json", CALLS_NS_JSON);
+    return j && is_remote_jid(c, xmpp_stanza_get_to(iq));
+}
+
+static int sid_ok(const char *sid)
+{
+    size_t n = sid ? strlen(sid) : 0;
+    if (!n || n > SID_MAX)
+        return 0;
+    for (const char *p = sid; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("._~-", *p)))
+            return 0;
+    return 1;
+}
+
+static const char *const reasons[] = {
+    "success", "busy", "decline", "cancel", "timeout", "gone", "connectivity-error", "failed-application",
+    "failed-transport", "general-error", "media-error", "unsupported-applications", "unsupported-transports",
+    "incompatible-parameters", "security-error", "expired", "alternative-session", NULL,
+};
+
+static const char *reason_of(json_t *obj, const char *dflt)
+{
+    const char *r = json_string_value(json_object_get(obj, "reason"));
+    if (!r)
+        return dflt;
+    for (int i = 0; reasons[i]; i++)
+        if (strcmp(reasons[i], r) == 0)
+            return reasons[i];
+    return NULL;
+}
+
+void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
+{
+    const char *from = xmpp_stanza_get_from(iq);
+    const char *to = xmpp_stanza_get_to(iq);
+    xmpp_stanza_t *js = xmpp_stanza_get_child_by_name_and_ns(iq, "json", CALLS_NS_JSON);
+    char *text = js ? xmpp_stanza_get_text(js) : NULL;
+    char err[300] = "";
+    json_error_t je;
+    json_t *msg = text && strlen(text) <= JSON_MAX ? json_loads(text, JSON_REJECT_DUPLICATES, &je) : NULL;
+    if (text)
+        xmpp_free(c->o.xctx, text);
+    if (!json_is_object(msg)) {
+        snprintf(err, sizeof(err), "the <json/> payload is not a JSON object%s%s", msg ? "" : ": ",
+                 msg ? "" : je.text);
+        json_decref(msg);
+        answer(c, iq, 1, "modify", "bad-request", NULL, err);
+        return;
+    }
+    const char *sid = json_string_value(json_object_get(msg, "sid"));
+    json_t *desc = json_object_get(msg, "desc");
+    json_t *cand = json_object_get(msg, "candidate");
+    json_t *accept = json_object_get(msg, "accept");
+    json_t *reject = json_object_get(msg, "reject");
+    json_t *bye = json_object_get(msg, "bye");
+    json_t *ring = json_object_get(msg, "ring");
+    int kinds = !!desc + !!cand + !!accept + !!reject + !!bye + !!ring;
+    if (!sid_ok(sid) || kinds != 1) {
+        answer(c, iq, 1, "modify", "bad-request", NULL,
+               !sid_ok(sid) ? "sid must be 1 to 256 characters of A-Z a-z 0-9 . _ ~ -"
+                            : "exactly one of desc, candidate, ring, accept, reject, bye");
+        json_decref(msg);
+        return;
+    }
+    struct call *k = call_find(c, sid);
+    if (k && (!same_party(k->local, from) || !same_party(k->remote, to))) {
+        answer(c, iq, 1, "cancel", "item-not-found", "unknown-session", "this call is not yours");
+        json_decref(msg);
+        return;
+    }
+    int rc = 0;
+    if (desc) {
+        const char *type = json_string_value(json_object_get(desc, "type"));
+        const char *sdp = json_string_value(json_object_get(desc, "sdp"));
+        struct sdp_error se;
+        struct sdp_session *s = NULL;
+        if (!sdp || !(streq(type, "offer") || streq(type, "answer"))) {
+            snprintf(err, sizeof(err), "desc needs type offer or answer and an sdp string");
+        } else if (!(s = sdp_session_parse(sdp, strlen(sdp), &se))) {
+            if (se.line)
+                snprintf(err, sizeof(err), "SDP line %d: %s", se.line, se.what);
+            else
+                snprintf(err, sizeof(err), "SDP: %s", se.what);
+        } else if (streq(type, "offer") && !k) {
+            k = calloc(1, sizeof(*k));
+            if (!k || !(k->sid = strdup(sid)) || !(k->local = strdup(from)) || !(k->remote = strdup(to)) ||
+                !(k->out_queue = json_array()) || !(k->in_queue = json_array())) {
+                call_free(k);
+                k = NULL;
+                sdp_session_free(s);
+                snprintf(err, sizeof(err), "out of memory");
+            } else {
+                k->browser_initiator = 1;
+                k->local_sdp = s;
+                HASH_ADD_KEYPTR(hh, c->calls, k->sid, strlen(k->sid), k);
+                c->stats.active++;
+                c->stats.started_total++;
+                if (!strchr(to, '/')) {
+                    k->state = C_PROPOSED;
+                    rc = propose_out(c, k);
+                } else {
+                    k->state = C_PENDING;
+                    rc = jingle_out(c, k, s, JINGLE_SESSION_INITIATE, NULL, err, sizeof(err));
+                }
+                call_save(c, k, 1);
+                log_info("calls", "sid=%s: %s calls %s%s", sid, from, to,
+                         k->state == C_PROPOSED ? " (XEP-0353 propose)" : "");
+            }
+        } else if (streq(type, "answer") && k && !k->browser_initiator && k->state == C_PENDING) {
+            sdp_session_free(k->local_sdp);
+            k->local_sdp = s;
+            free(k->local);
+            k->local = strdup(from);
+            rc = jingle_out(c, k, s, JINGLE_SESSION_ACCEPT, NULL, err, sizeof(err));
+            k->state = C_ACTIVE;
+            call_save(c, k, 0);
+        } else {
+            sdp_session_free(s);
+            snprintf(err, sizeof(err), k ? "a %s is not expected now in this call (re-offers are not translated yet)"
+                                         : "no such call: start it with an offer",
+                     type);
+        }
+    } else if (!k) {
+        answer(c, iq, 1, "cancel", "item-not-found", "unknown-session", "no such call");
+        json_decref(msg);
+        return;
+    } else if (cand) {
+        if (json_is_null(cand)) {
+            /* end of candidates: Jingle has nothing for all media at once */
+        } else if (!json_is_object(cand)) {
+            snprintf(err, sizeof(err), "candidate must be an object or null");
+        } else if (k->state == C_PROPOSED) {
+            json_array_append(k->out_queue, cand);
+        } else {
+            rc = candidate_out(c, k, cand, err, sizeof(err));
+        }
+    } else if (accept) {
+        if (k->browser_initiator || k->state != C_PROPOSED) {
+            snprintf(err, sizeof(err), "accept answers a ring");
+        } else {
+            free(k->local);
+            k->local = strdup(from);
+            jmi_out(c, k, "proceed", NULL);
+        }
+    } else if (reject || bye) {
+        const char *reason = reason_of(reject ? reject : bye, reject ? "decline" : "success");
+        if (!reason) {
+            snprintf(err, sizeof(err), "reason must be an XEP-0166 reason name");
+        } else {
+            if (k->state == C_PROPOSED)
+                jmi_out(c, k, k->browser_initiator ? "retract" : "reject", reason);
+            else
+                rc = jingle_out(c, k, NULL, JINGLE_SESSION_TERMINATE, reason, err, sizeof(err));
+            log_info("calls", "sid=%s: ended by %s (%s)", k->sid, from, reason);
+            call_drop(c, k);
+            k = NULL;
+        }
+    } else {
+        snprintf(err, sizeof(err), "ring is sent by Epode, not to it");
+    }
+    json_decref(msg);
+    if (err[0])
+        answer(c, iq, 1, "modify", "bad-request", NULL, err);
+    else if (rc)
+        answer(c, iq, 1, "wait", "remote-server-timeout", NULL, "the XMPP server is unreachable");
+    else
+        answer(c, iq, 1, NULL, NULL, NULL, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* From the Jingle side                                                */
+
+static json_t *media_list(const struct sdp_session *s, xmpp_stanza_t *propose)
+{
+    json_t *a = json_array();
+    if (s) {
+        for (const struct sdp_media *m = s->media; m; m = m->next)
+            if (m->media)
+                json_array_append_new(a, json_string(sdp_media_is_rtp(m) ? m->media : "data"));
+    } else {
+        for (xmpp_stanza_t *d = xmpp_stanza_get_children(propose); d; d = xmpp_stanza_get_next(d)) {
+            const char *media = xmpp_stanza_is_tag(d) ? xmpp_stanza_get_attribute(d, "media") : NULL;
+            if (media && (streq(media, "audio") || streq(media, "video")))
+                json_array_append_new(a, json_string(media));
+            else if (xmpp_stanza_is_tag(d) && streq(xmpp_stanza_get_name(d), "description"))
+                json_array_append_new(a, json_string("data"));
+        }
+    }
+    return a;
+}
+
+static void ring(struct calls *c, struct call *k, json_t *media)
+{
+    json_t *m = json_object();
+    json_object_set_new(m, "ring", json_pack("{s:o}", "media", media));
+    to_browser(c, k, m);
+}
+
+/* The index of media `mid` in the call's descriptions, or -1. */
+static int mline_of(struct call *k, const char *mid)
+{
+    const struct sdp_session *s = k->local_sdp ? k->local_sdp : k->remote_sdp;
+    int i = 0;
+    for (const struct sdp_media *m = s ? s->media : NULL; m; m = m->next, i++)
+        if (streq(m->mid, mid))
+            return i;
+    return -1;
+}
+
+static void candidates_in(struct calls *c, struct call *k, struct jingle *j)
+{
+    for (const struct sdp_media *m = j->sdp->media; m; m = m->next) {
+        for (const struct sdp_candidate *cd = m->candidates; cd; cd = cd->next) {
+            struct buf b;
+            buf_init(&b, 4096);
+            sdp_candidate_write(cd, &b);
+            if (buf_failed(&b)) {
+                buf_free(&b);
+                continue;
+            }
+            json_t *cand = json_object();
+            json_object_set_new(cand, "candidate", json_string(b.data));
+            json_object_set_new(cand, "sdpMid", m->mid ? json_string(m->mid) : json_null());
+            int idx = mline_of(k, m->mid);
+            json_object_set_new(cand, "sdpMLineIndex", idx >= 0 ? json_integer(idx) : json_null());
+            buf_free(&b);
+            json_t *msg = json_object();
+            json_object_set_new(msg, "candidate", cand);
+            if (k->remote_desc_sent) {
+                to_browser(c, k, msg);
+            } else {
+                json_array_append_new(k->in_queue, msg);
+            }
+        }
+    }
+}
+
+static int jingle_in(struct calls *c, xmpp_stanza_t *iq)
+{
+    struct jingle_error je;
+    struct jingle *j = jingle_from_stanza(iq, &je);
+    if (!j) {
+        answer(c, iq, 0, "modify", "bad-request", NULL, je.what);
+        return 1;
+    }
+    const char *from = xmpp_stanza_get_from(iq);
+    const char *to = xmpp_stanza_get_to(iq);
+    struct call *k = call_find(c, j->sid);
+    if (k && (!same_party(k->remote, from) || !same_party(k->local, to))) {
+        answer(c, iq, 0, "cancel", "item-not-found", "unknown-session", NULL);
+        jingle_free(j);
+        return 1;
+    }
+    if (!k && j->action != JINGLE_SESSION_INITIATE) {
+        answer(c, iq, 0, "cancel", "item-not-found", "unknown-session", NULL);
+        jingle_free(j);
+        return 1;
+    }
+    switch (j->action) {
+    case JINGLE_SESSION_INITIATE: {
+        if (k && (k->browser_initiator || k->state != C_PROPOSED)) {
+            answer(c, iq, 0, "cancel", "conflict", "out-of-order", "the session exists");
+            break;
+        }
+        size_t len;
+        char *sdp = jingle_to_sdp(j, JINGLE_ROLE_INITIATOR, &len);
+        struct sdp_error se;
+        struct sdp_session *rs = sdp ? sdp_session_parse(sdp, len, &se) : NULL;
+        if (!rs) {
+            free(sdp);
+            answer(c, iq, 0, "cancel", "feature-not-implemented", "unsupported-info",
+                   "the description cannot be given to a browser");
+            break;
+        }
+        int fresh = !k;
+        if (!k) {
+            k = calloc(1, sizeof(*k));
+            if (!k || !(k->sid = strdup(j->sid)) || !(k->local = strdup(to)) || !(k->remote = strdup(from)) ||
+                !(k->out_queue = json_array()) || !(k->in_queue = json_array())) {
+                call_free(k);
+                free(sdp);
+                sdp_session_free(rs);
+                answer(c, iq, 0, "wait", "resource-constraint", NULL, NULL);
+                break;
+            }
+            HASH_ADD_KEYPTR(hh, c->calls, k->sid, strlen(k->sid), k);
+            c->stats.active++;
+            c->stats.started_total++;
+        } else {
+            free(k->remote);
+            k->remote = strdup(from);
+            free(k->local);
+            k->local = strdup(to);
+        }
+        k->remote_sdp = rs;
+        k->state = C_PENDING;
+        call_save(c, k, fresh);
+        answer(c, iq, 0, NULL, NULL, NULL, NULL);
+        if (fresh)
+            ring(c, k, media_list(rs, NULL));
+        json_t *m = json_object();
+        json_object_set_new(m, "desc", json_pack("{s:s,s:s}", "type", "offer", "sdp", sdp));
+        to_browser(c, k, m);
+        k->remote_desc_sent = 1;
+        flush_in_queue(c, k);
+        free(sdp);
+        log_info("calls", "sid=%s: %s calls %s (Jingle)", k->sid, from, to);
+        break;
+    }
+    case JINGLE_SESSION_ACCEPT: {
+        if (!k->browser_initiator || k->state != C_PENDING) {
+            answer(c, iq, 0, "cancel", "unexpected-request", "out-of-order", NULL);
+            break;
+        }
+        size_t len;
+        char *sdp = jingle_to_sdp(j, JINGLE_ROLE_RESPONDER, &len);
+        if (!sdp) {
+            answer(c, iq, 0, "wait", "resource-constraint", NULL, NULL);
+            break;
+        }
+        struct sdp_error se;
+        sdp_session_free(k->remote_sdp);
+        k->remote_sdp = sdp_session_parse(sdp, len, &se);
+        k->state = C_ACTIVE;
+        call_save(c, k, 0);
+        answer(c, iq, 0, NULL, NULL, NULL, NULL);
+        json_t *m = json_object();
+        json_object_set_new(m, "desc", json_pack("{s:s,s:s}", "type", "answer", "sdp", sdp));
+        to_browser(c, k, m);
+        k->remote_desc_sent = 1;
+        flush_in_queue(c, k);
+        free(sdp);
+        break;
+    }
+    case JINGLE_TRANSPORT_INFO:
+        answer(c, iq, 0, NULL, NULL, NULL, NULL);
+        candidates_in(c, k, j);
+        break;
+    case JINGLE_SESSION_TERMINATE: {
+        answer(c, iq, 0, NULL, NULL, NULL, NULL);
+        json_t *m = json_object();
+        json_object_set_new(m, "bye", json_pack("{s:s}", "reason", j->reason ? j->reason : "success"));
+        to_browser(c, k, m);
+        log_info("calls", "sid=%s: ended by %s (%s)", k->sid, from, j->reason ? j->reason : "no reason");
+        call_drop(c, k);
+        break;
+    }
+    case JINGLE_SESSION_INFO:
+        answer(c, iq, 0, NULL, NULL, NULL, NULL); /* ringing, mute: nothing for the browser */
+        break;
+    default:
+        answer(c, iq, 0, "cancel", "feature-not-implemented", "unsupported-info",
+               "this Jingle action is not translated for browsers yet");
+        break;
+    }
+    jingle_free(j);
+    return 1;
+}
+
+static int jmi_in(struct calls *c, xmpp_stanza_t *msg, xmpp_stanza_t *el)
+{
+    const char *what = xmpp_stanza_get_name(el);
+    const char *sid = xmpp_stanza_get_attribute(el, "id");
+    const char *from = xmpp_stanza_get_from(msg);
+    const char *to = xmpp_stanza_get_to(msg);
+    if (!sid_ok(sid) || !from || !to)
+        return 1;
+    struct call *k = call_find(c, sid);
+    if (streq(what, "propose")) {
+        if (k)
+            return 1; /* a copy (carbons, several devices): already ringing */
+        k = calloc(1, sizeof(*k));
+        size_t bl = strcspn(to, "/");
+        if (!k || !(k->sid = strdup(sid)) || !(k->local = strndup(to, bl)) || !(k->remote = strdup(from)) ||
+            !(k->out_queue = json_array()) || !(k->in_queue = json_array())) {
+            call_free(k);
+            return 1;
+        }
+        k->state = C_PROPOSED;
+        HASH_ADD_KEYPTR(hh, c->calls, k->sid, strlen(k->sid), k);
+        c->stats.active++;
+        c->stats.started_total++;
+        call_save(c, k, 1);
+        /* every session of the user rings; the first to accept takes it */
+        ring(c, k, media_list(NULL, el));
+        log_info("calls", "sid=%s: %s proposes a call to %s (XEP-0353)", sid, from, k->local);
+        return 1;
+    }
+    if (!k || !same_party(k->remote, from))
+        return 1;
+    if (streq(what, "proceed") && k->browser_initiator && k->state == C_PROPOSED) {
+        free(k->remote);
+        k->remote = strdup(from);
+        k->state = C_PENDING;
+        char err[240];
+        jingle_out(c, k, k->local_sdp, JINGLE_SESSION_INITIATE, NULL, err, sizeof(err));
+        flush_out_queue(c, k);
+        call_save(c, k, 0);
+        json_t *m = json_object();
+        json_object_set_new(m, "accept", json_object());
+        to_browser(c, k, m);
+    } else if (streq(what, "reject") || streq(what, "retract") || streq(what, "finish")) {
+        json_t *m = json_object();
+        xmpp_stanza_t *r = xmpp_stanza_get_child_by_name(el, "reason");
+        xmpp_stanza_t *rc = r ? xmpp_stanza_get_children(r) : NULL;
+        while (rc && !xmpp_stanza_is_tag(rc))
+            rc = xmpp_stanza_get_next(rc);
+        const char *reason = rc ? xmpp_stanza_get_name(rc) : NULL;
+        if (streq(what, "reject"))
+            json_object_set_new(m, "reject", json_pack("{s:s}", "reason", reason ? reason : "decline"));
+        else
+            json_object_set_new(m, "bye", json_pack("{s:s}", "reason", reason ? reason : "cancel"));
+        to_browser(c, k, m);
+        call_drop(c, k);
+    }
+    return 1;
+}
+
+int calls_from_remote(struct calls *c, xmpp_stanza_t *st)
+{
+    const char *name = xmpp_stanza_get_name(st);
+    if (streq(name, "iq") && streq(xmpp_stanza_get_type(st), "set") &&
+        xmpp_stanza_get_child_by_name_and_ns(st, "jingle", JINGLE_NS))
+        return jingle_in(c, st);
+    if (streq(name, "message")) {
+        for (xmpp_stanza_t *ch = xmpp_stanza_get_children(st); ch; ch = xmpp_stanza_get_next(ch))
+            if (xmpp_stanza_is_tag(ch) && streq(xmpp_stanza_get_ns(ch), CALLS_NS_JMI))
+                return jmi_in(c, st, ch);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+
+struct calls *calls_new(const struct calls_opts *o)
+{
+    struct calls *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->o = *o;
+    return c;
+}
+
+void calls_free(struct calls *c)
+{
+    if (!c)
+        return;
+    struct call *k, *tmp;
+    HASH_ITER(hh, c->calls, k, tmp)
+    {
+        HASH_DEL(c->calls, k);
+        call_free(k);
+    }
+    free(c);
+}
+
+void calls_get_stats(const struct calls *c, struct calls_stats *out)
+{
+    *out = c->stats;
+}
