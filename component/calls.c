@@ -691,6 +691,11 @@ static int jingle_in(struct calls *c, xmpp_stanza_t *iq)
     }
     const char *from = xmpp_stanza_get_from(iq);
     const char *to = xmpp_stanza_get_to(iq);
+    if (!from || !to || !j->sid) {
+        /* the server always stamps both; a stanza without is not one */
+        jingle_free(j);
+        return 1;
+    }
     struct call *k = call_find(c, j->sid);
     if (k && (!same_party(k->remote, from) || !same_party(k->local, to))) {
         answer(c, iq, 0, "cancel", "item-not-found", "unknown-session", NULL);

@@ -2,7 +2,8 @@
  * layer (component/c2s.c).
  *
  * Two hosted users, alice and bob, log in (SCRAM-SHA-256) on fake
- * transports; then the input is cut into records, each one element given
+ * transports, with call signaling (calls.c) on; then the input is cut into
+ * records, each one element given
  * to alice's stream, to bob's, or arriving from the XMPP server for a
  * hosted JID. Everything c2s sends must be one well-formed element (checked
  * by parsing it again with xmlin), nothing may crash or leak, and every
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "c2s.h"
+#include "calls.h"
 #include "config.h"
 #include "log.h"
 #include "sasl.h"
@@ -42,6 +44,7 @@ static struct xmlin *xin;
 static struct epode_config cfg;
 static struct services sv;
 static struct c2s *c2s;
+static struct calls *calls;
 static uint64_t clock_ms = 1000000;
 /* SCRAM-SHA-256 SaltedPassword of each user, derived once: a login per
  * input then costs a few HMACs instead of PBKDF2 */
@@ -102,6 +105,13 @@ static int remote_send(void *ud, const char *xml, size_t len)
     (void)ud;
     check_element(xml, len);
     return 0;
+}
+
+static int local_send(void *ud, const char *to, const char *xml, size_t len)
+{
+    (void)ud;
+    check_element(xml, len);
+    return c2s ? c2s_deliver_text(c2s, to, xml, len) : -1;
 }
 
 static int user_exists(void *ud, const char *bare)
@@ -247,10 +257,21 @@ static void end(struct fake *f)
     }
 }
 
+/* Forgets the calls an input left in the store. */
+static void sqlite_reset_calls(void)
+{
+    static const char *const sids[] = {"s1", "s2", "s3", "call", "x"};
+    for (size_t i = 0; i < sizeof(sids) / sizeof(sids[0]); i++)
+        store_jingle_session_delete(store, sids[i]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    struct calls_opts ko = {.cfg = &cfg, .store = store, .xctx = ctx, .remote_send = remote_send,
+                            .local_send = local_send};
+    calls = calls_new(&ko);
     struct c2s_opts o = {.cfg = &cfg, .store = store, .xctx = ctx, .sasl = sasl, .services = &sv,
-                         .remote_send = remote_send, .now_ms = now};
+                         .remote_send = remote_send, .calls = calls, .now_ms = now};
     c2s = c2s_new(&o);
     if (!c2s)
         abort();
@@ -312,6 +333,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     end(&b);
     c2s_free(c2s);
     c2s = NULL;
+    calls_free(calls);
+    calls = NULL;
+    /* calls recorded in the store would make the next input differ */
+    sqlite_reset_calls();
     /* the next input starts from the same roster */
     struct store_roster *r = NULL;
     const char *owners[] = {"alice@webrtc.localhost", "bob@webrtc.localhost"};
