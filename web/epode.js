@@ -26,6 +26,8 @@ const SID_RE = /^[A-Za-z0-9._~-]{1,256}$/;
 // than announced as new calls. Bounded: the oldest are forgotten.
 const CLOSED_SIDS_MAX = 256;
 const IQ_TIMEOUT_MS = 15000;
+// Messages of one channel kept while it has no onmessage handler.
+const PENDING_MAX = 512;
 
 function lib() {
   const g = globalThis;
@@ -511,6 +513,12 @@ export class Epode {
       if (ch.peer === bare(ch.peer) && bare(from) === ch.peer) ch.peer = from;
       if (from !== ch.peer && from !== bare(ch.peer)) {
         unknown();
+        return;
+      }
+      // Messages wait for a handler in a bounded queue: a page that never
+      // sets onmessage does not collect a peer's messages without end.
+      if (!ch._onmessage && ch._pending.length >= PENDING_MAX) {
+        this._replyError(iq, 'wait', 'resource-constraint', 'too many messages waiting for this call');
         return;
       }
       this._reply(iq);

@@ -150,6 +150,18 @@ await steps([
     return r;
   }],
   ['alice clicks call; bob gets the incoming-call prompt', async () => {
+    // Keep the JSON payloads each page sends, for the wire check below.
+    for (const pg of [a, b]) {
+      await pg.page.evaluate(() => {
+        window.sentJson = [];
+        const conn = window.demo.ep._conn;
+        const prev = conn.xmlOutput;
+        conn.xmlOutput = (el) => {
+          for (const j of el.getElementsByTagName('json')) window.sentJson.push(j.textContent);
+          if (prev) prev.call(conn, el);
+        };
+      });
+    }
     await a.page.click(`#contacts button.call[data-jid="${bobFull}"]`);
     await b.page.waitForSelector('#incoming:not([hidden])', {timeout: T});
     const text = await b.page.textContent('#incoming-text');
@@ -183,6 +195,26 @@ await steps([
     if (bad.length) throw new Error(bad.join('; '));
     return fig.join(', ');
   }, 20000],
+  ['on the wire: ring, desc, candidates as RTCIceCandidateInit, end of candidates as null', async () => {
+    const fig = [];
+    for (const [who, pg] of [['alice', a], ['bob', b]]) {
+      const msgs = (await pg.page.evaluate(() => window.sentJson)).map((t) => JSON.parse(t));
+      const sids = new Set(msgs.map((m) => m.sid));
+      if (sids.size !== 1 || !/^[A-Za-z0-9._~-]{1,256}$/.test([...sids][0])) throw new Error(`${who}: sids ${[...sids]}`);
+      const cands = msgs.filter((m) => m.candidate);
+      const bad = cands.find((m) => Object.keys(m.candidate).sort().join() !== 'candidate,sdpMLineIndex,sdpMid' ||
+        !/^candidate:/.test(m.candidate.candidate) || typeof m.candidate.sdpMLineIndex !== 'number');
+      if (!cands.length || bad) throw new Error(`${who}: candidates ${JSON.stringify(bad || cands)}`);
+      if (!msgs.some((m) => m.candidate === null && Object.keys(m).length === 2)) throw new Error(`${who}: no {"candidate": null}`);
+      const desc = msgs.find((m) => m.desc);
+      const want = who === 'alice' ? 'offer' : 'answer';
+      if (!desc || desc.desc.type !== want || !desc.desc.sdp.startsWith('v=0')) throw new Error(`${who}: no ${want}`);
+      if (who === 'alice' && !msgs[0].ring) throw new Error('alice did not ring first');
+      if (who === 'bob' && !msgs[0].accept) throw new Error('bob did not send accept first');
+      fig.push(`${who}: ${msgs.length} messages, ${cands.length} candidates`);
+    }
+    return fig.join('; ');
+  }],
   ['the remote video plays on both pages', async () => {
     for (const pg of [a, b]) {
       await waitIn(pg.page, () => {

@@ -10,7 +10,9 @@
 #   - alice calls bob's full JID with the per-contact call button, bob
 #     accepts from the incoming-call prompt; the test passes only when
 #     getStats() shows audio and video bytes growing in both directions on
-#     both pages; alice hangs up and both calls end;
+#     both pages; on the wire, candidates are RTCIceCandidateInit and the
+#     end of candidates {"candidate": null}; alice hangs up and both calls
+#     end;
 #   - epode.js by itself: iceServers() from XEP-0215 (a STUN and a TURN
 #     server with credentials), a signaling iq to an offline JID rejects
 #     with the stanza error condition, a guest login (ANONYMOUS) with the
