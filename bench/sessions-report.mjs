@@ -35,11 +35,14 @@ p(`${meta.sessions} sessions per target and transport (SASL ANONYMOUS, ` +
   `${meta.concurrency} set-ups in flight, ${meta.sources} source addresses; ` +
   `after ${meta.idle} s idle every session sends an iq ping (held = sessions that answered); ` +
   `then ${meta.pairs} pairs play message ping-pong for ${meta.duration} s (one message in flight per pair). ` +
-  `Commit ${meta.commit}, ${meta.date}, ${meta.cpus} CPUs; client and server share them.`);
+  `Commit ${meta.commit}` +
+  (meta.uncommitted_files ? ` plus uncommitted changes in ${meta.uncommitted_files} tracked files (the working tree was built)` : '') +
+  `, ${meta.date}, ${meta.cpus} CPUs shared by the client, the server and whatever else runs ` +
+  `(load averages before each measurement: ${Object.entries(runs).map(([k, r]) => `${k} ${r.loadavg_before}`).join('; ')}).`);
 if (meta.epode_note) p(`\nEpode: ${meta.epode_note}`);
 p();
 const cols = ['target', 'transport', 'held', 'failed', 'open s', 'sessions/s', 'set-up p50/p99 ms',
-  'kB/session', 'server CPU s (open)', 'msg/s', 'RTT p50 ms', 'RTT p99 ms', 'lost', 'close s'];
+  'kB/session', 'server CPU s (open)', 'msg/s', 'RTT p50 ms', 'RTT p99 ms', 'lost', 'close s', 'server CPU s (close)'];
 p(`| ${cols.join(' | ')} |`);
 p(`|${cols.map(() => '---').join('|')}|`);
 for (const tr of transports) {
@@ -50,13 +53,15 @@ for (const tr of transports) {
     p(`| ${t} | ${tr} | ${held(r)}/${r.sessions}${probe ? ' (probe)' : ''} | ${r.open.failed + r.held.dropped} | ` +
       `${num(r.open.wall_s)} | ${num(r.open.rate_per_s, 0)} | ${num(r.open.setup_ms_p50, 0)}/${num(r.open.setup_ms_p99, 0)} | ` +
       `${num(kb(r))} | ${num(r.server.cpu_s_open)} | ${num(r.pingpong.messages_per_s, 0)} | ` +
-      `${num(r.pingpong.rtt_ms_p50, 2)} | ${num(r.pingpong.rtt_ms_p99, 2)} | ${r.pingpong.lost} | ${num(r.close.wall_s)} |`);
+      `${num(r.pingpong.rtt_ms_p50, 2)} | ${num(r.pingpong.rtt_ms_p99, 2)} | ${r.pingpong.lost} | ${num(r.close.wall_s)} | ` +
+      `${num(r.server.cpu_s_close)} |`);
   }
 }
 p();
 p('kB/session: the server\'s VmRSS after every session is set up (3 s later) minus before, divided by the sessions held then. ' +
   'failed: set-ups that failed plus sessions the server dropped. msg/s: messages delivered by the server ' +
-  '(two per round trip). Errors, when any:');
+  '(two per round trip). close: every session closed, at most 500 at once (WebSocket <close/>, BOSH terminate on a ' +
+  'second connection); its CPU includes 2 s of quiet after. Errors, when any:');
 p();
 let anyErr = false;
 for (const [k, r] of Object.entries(runs)) {

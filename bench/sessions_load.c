@@ -160,7 +160,7 @@ static const char *tag_end(const char *p, const char *end, int *empty)
  * or NULL if it is incomplete or malformed. */
 static const char *elem_end(const char *p, const char *end)
 {
-    int depth = 0, empty;
+    int depth = 0, empty = 0;
     while (p && p < end) {
         if (*p != '<') {
             p = memchr(p, '<', (size_t)(end - p));
@@ -298,7 +298,7 @@ static int child_text(const char *el, const char *end, const char *name, const c
             size_t nl;
             elem_name(p, end, &n, &nl);
             if (name_is(n, nl, name)) {
-                int empty;
+                int empty = 0;
                 const char *s = tag_end(p, end, &empty);
                 if (!s || empty)
                     return -1;
@@ -319,7 +319,7 @@ static int child_text(const char *el, const char *end, const char *name, const c
  * SASL failure's condition), into out. */
 static void first_child_name(const char *el, const char *end, char *out, size_t outlen)
 {
-    int empty;
+    int empty = 0;
     const char *p = tag_end(el, end, &empty), *c, *ce, *n;
     size_t nl;
     snprintf(out, outlen, "?");
@@ -506,6 +506,8 @@ struct bench {
     uint64_t t_open_start, t_open_end;
     uint32_t *setup_us;       /* per ready session, microseconds */
     unsigned nsetup;
+    uint32_t *close_us;       /* per session closed by the server's answer */
+    unsigned nclose;
 
     unsigned verify_next, verify_inflight, verify_sent, verify_ok;
     uint64_t t_verify_start, t_verify_end;
@@ -517,7 +519,8 @@ struct bench {
     uint32_t *rtt_us;
     size_t nrtt, rtt_cap;
 
-    unsigned closing, closed_clean, closed_eof, close_forced, close_started;
+    unsigned closing, closed_clean, closed_eof, close_forced, close_started, close_next;
+    int in_open_more, in_close_more;   /* re-entrancy guards */
     uint64_t t_close_start, t_close_end;
 
     struct sample s_before, s_open_peak, s_open, s_verify, s_pp_start, s_pp, s_close;
@@ -648,6 +651,7 @@ static void ws_input(struct conn *c);
 static void bosh_input(struct conn *c);
 static void bosh_pump(struct sess *s);
 static void sess_closed(struct sess *s, int clean);
+static void close_more(struct bench *b);
 
 struct wreq {
     uv_write_t req;
@@ -1282,9 +1286,9 @@ static void bosh_body(struct sess *s, int kind, const char *d, size_t n)
         sess_fail(s, "bosh-terminate:%.*s", (int)(vl < 40 ? vl : 40), v);
         return;
     }
-    int empty;
+    int empty = 0;
     const char *p = tag_end(el, ee, &empty);
-    if (empty)
+    if (!p || empty)
         return;
     const char *c, *ce;
     int r;
@@ -1674,6 +1678,7 @@ static void sess_fail(struct sess *s, const char *fmt, ...)
     } else if (was == S_CLOSING) {
         b->closing--;
         err_count(b, "close:%s", what);
+        close_more(b);
     } else {
         b->failed++;
         b->in_flight--;
@@ -1694,8 +1699,8 @@ static void sess_closed(struct sess *s, int clean)
         b->closed_clean++;
     else
         b->closed_eof++;
-    if (b->closing == 0 && b->phase == PH_CLOSE)
-        b->t_close_end = now_ns();
+    b->close_us[b->nclose++] = (uint32_t)((now_ns() - s->t0) / 1000);
+    close_more(b);
 }
 
 static void sess_start(struct sess *s)
@@ -1716,10 +1721,15 @@ static void sess_start(struct sess *s)
 
 static void open_more(struct bench *b)
 {
-    /* sess_start can fail synchronously and call back here: the loop
-     * condition is re-read each time */
+    /* sess_start can fail synchronously and call back here: the outer
+     * call's loop goes on (its condition is re-read), the inner returns,
+     * so that a run of failures does not recurse */
+    if (b->in_open_more)
+        return;
+    b->in_open_more = 1;
     while (b->phase == PH_OPEN && b->in_flight < b->o.concurrency && b->next_start < b->o.sessions)
         sess_start(&b->sess[b->next_start++]);
+    b->in_open_more = 0;
     if (b->phase == PH_OPEN && b->next_start >= b->o.sessions && b->in_flight == 0 && !b->t_open_end)
         b->t_open_end = now_ns();
 }
@@ -1738,6 +1748,23 @@ static void sess_close_start(struct sess *s)
     } else if (!s->c[0] || ws_send_frame(s->c[0], 1, "<close xmlns='" NS_FRAMING "'/>", strlen("<close xmlns='" NS_FRAMING "'/>"))) {
         sess_fail(s, "write");
     }
+}
+
+/* Starts closing ready sessions, at most verify_window at once (BOSH needs
+ * a second connection for the terminate while the held request is out). */
+static void close_more(struct bench *b)
+{
+    if (b->in_close_more || b->phase != PH_CLOSE)
+        return;
+    b->in_close_more = 1;
+    while (b->closing < b->o.verify_window && b->close_next < b->o.sessions) {
+        struct sess *s = &b->sess[b->close_next++];
+        if (s->st == S_READY)
+            sess_close_start(s);
+    }
+    if (b->close_next >= b->o.sessions && b->closing == 0 && !b->t_close_end)
+        b->t_close_end = now_ns();
+    b->in_close_more = 0;
 }
 
 /* ------------------------------------------------------------ phases */
@@ -1826,6 +1853,7 @@ static void on_tick(uv_timer_t *t)
             s->st = S_CLOSED;
             b->closing--;
             b->close_forced++;
+            close_more(b);
         } else if (s->pinger && s->t_ping && now - s->t_ping > (uint64_t)(b->o.ping_timeout * 1e9)) {
             b->lost++;
             s->t_ping = 0;
@@ -1905,16 +1933,15 @@ static void on_tick(uv_timer_t *t)
             b->s_pp = sample_server(b);
             progress(b, "ping-pong done");
             b->t_close_start = now;
-            phase_set(b, PH_CLOSE, b->o.phase_timeout + 1);
-            for (unsigned i = 0; i < b->o.sessions; i++)
-                if (b->sess[i].st == S_READY)
-                    sess_close_start(&b->sess[i]);
+            phase_set(b, PH_CLOSE, b->o.open_timeout);
+            close_more(b);
         }
         break;
     }
     case PH_CLOSE:
-        if (b->closing == 0 || now >= b->phase_until) {
-            if (!b->t_close_end || b->closing)
+        close_more(b);
+        if ((b->close_next >= b->o.sessions && b->closing == 0) || now >= b->phase_until) {
+            if (!b->t_close_end)
                 b->t_close_end = now;
             for (unsigned i = 0; i < b->o.sessions; i++)
                 sess_drop_conns(&b->sess[i]);
@@ -1964,6 +1991,7 @@ static void write_json(struct bench *b, FILE *f)
 {
     qsort(b->setup_us, b->nsetup, sizeof(uint32_t), cmp_u32);
     qsort(b->rtt_us, b->nrtt, sizeof(uint32_t), cmp_u32);
+    qsort(b->close_us, b->nclose, sizeof(uint32_t), cmp_u32);
     double open_s = secs(b->t_open_end - b->t_open_start);
     double pp_s = b->o.duration;
     long delta = b->s_open.rss_kb >= 0 && b->s_before.rss_kb >= 0 ? b->s_open.rss_kb - b->s_before.rss_kb : -1;
@@ -1995,6 +2023,7 @@ static void write_json(struct bench *b, FILE *f)
     json_num(f, "bytes_per_session", delta >= 0 && b->held_at_open ? delta * 1024.0 / b->held_at_open : -1, 0);
     json_num(f, "cpu_s_open", b->s_open.cpu_s - b->s_before.cpu_s, 0);
     json_num(f, "cpu_s_pingpong", b->s_pp.cpu_s - b->s_pp_start.cpu_s, 0);
+    json_num(f, "cpu_s_close", b->s_close.cpu_s - b->s_pp.cpu_s, 0);
     json_num(f, "cpu_s_total", b->s_close.cpu_s - b->s_before.cpu_s, 1);
     fprintf(f, "},\"held\":{\"at_rss\":%u,\"idle_s\":%.1f,\"checked\":%s,\"sent\":%u,\"answered\":%u,\"dropped\":%u,",
             b->held_at_open, b->o.idle, b->o.verify ? "true" : "false", b->verify_sent, b->verify_ok, b->dropped);
@@ -2008,6 +2037,8 @@ static void write_json(struct bench *b, FILE *f)
     json_num(f, "rtt_ms_max", pct_ms(b->rtt_us, b->nrtt, 100), 1);
     fprintf(f, "},\"close\":{\"started\":%u,\"clean\":%u,\"eof\":%u,\"forced\":%u,", b->close_started,
             b->closed_clean, b->closed_eof, b->close_forced);
+    json_num(f, "close_ms_p50", pct_ms(b->close_us, b->nclose, 50), 0);
+    json_num(f, "close_ms_p99", pct_ms(b->close_us, b->nclose, 99), 0);
     json_num(f, "wall_s", secs(b->t_close_end - b->t_close_start), 1);
     fprintf(f, "},\"client\":{\"rss_kb_peak\":%ld,\"connections_peak\":%u,\"connects\":%llu,", b->client_rss_peak,
             b->conns_max, b->connects);
@@ -2051,8 +2082,9 @@ static void usage(void)
             "  --no-presence           no initial presence after bind\n"
             "  --wait S                BOSH wait attribute (60)\n"
             "  --setup-timeout S       one session's set-up limit (30)\n"
-            "  --open-timeout S        the whole opening limit (600)\n"
-            "  --phase-timeout S       limit of the check and close phases (60)\n"
+            "  --open-timeout S        limit of the whole opening, and of the whole closing (600)\n"
+            "  --phase-timeout S       limit of the check phase and of one session's close (60)\n"
+            "  --window N              checks and closes in flight at once (500)\n"
             "  --after S               seconds after closing before the last RSS (2)\n"
             "  --label TEXT            name of the target in the output\n"
             "  --json FILE             write the result there instead of stdout\n"
@@ -2151,6 +2183,8 @@ int main(int argc, char **argv)
             o->idle = num_arg(a, TAKE(), 0, 86400);
         } else if (!strcmp(a, "--no-check")) {
             o->verify = 0;
+        } else if (!strcmp(a, "--window")) {
+            o->verify_window = (unsigned)num_arg(a, TAKE(), 1, 100000);
         } else if (!strcmp(a, "--pairs")) {
             o->pairs = (unsigned)num_arg(a, TAKE(), 0, 500000);
         } else if (!strcmp(a, "--duration")) {
@@ -2211,7 +2245,8 @@ int main(int argc, char **argv)
     b->rng = now_ns() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
     b->sess = calloc(o->sessions, sizeof(*b->sess));
     b->setup_us = calloc(o->sessions, sizeof(uint32_t));
-    if (!b->sess || !b->setup_us)
+    b->close_us = calloc(o->sessions, sizeof(uint32_t));
+    if (!b->sess || !b->setup_us || !b->close_us)
         return 1;
     for (unsigned i = 0; i < o->sessions; i++)
         b->sess[i].b = b;
@@ -2248,6 +2283,7 @@ int main(int argc, char **argv)
     uv_loop_close(b->loop);
     free(b->sess);
     free(b->setup_us);
+    free(b->close_us);
     free(b->rtt_us);
     buf_free(&b->scratch);
     buf_free(&b->body);
