@@ -26,6 +26,10 @@ enum cstate {
     C_PROPOSED,     /* XEP-0353 propose sent or received, no Jingle yet */
     C_PENDING,      /* session-initiate sent or received */
     C_ACTIVE,       /* session-accept sent or received */
+    C_RESTART_OUT,  /* the browser restarted ICE: waiting for the peer's
+                       new credentials (XEP-0176 3.6) */
+    C_RESTART_IN,   /* the peer restarted ICE: waiting for the browser's
+                       answer to the offer made of it */
 };
 
 struct call {
@@ -82,7 +86,8 @@ static void call_save(struct calls *c, struct call *k, int fresh)
 {
     char *text = k->local_sdp ? sdp_session_to_text(k->local_sdp, NULL) : NULL;
     const char *contents = text && strlen(text) <= STORE_CONTENTS_MAX ? text : NULL;
-    enum store_jingle_state st = k->state == C_ACTIVE ? STORE_JINGLE_ACTIVE : STORE_JINGLE_PENDING;
+    enum store_jingle_state st = k->state == C_PROPOSED || k->state == C_PENDING ? STORE_JINGLE_PENDING
+                                                                                 : STORE_JINGLE_ACTIVE;
     int rc;
     if (fresh) {
         struct store_jingle_session s = {
@@ -425,6 +430,46 @@ static void flush_in_queue(struct calls *c, struct call *k)
     json_array_clear(k->in_queue);
 }
 
+/* Replaces the ICE credentials of media `m` of `s` (an ICE restart) and
+ * forgets its candidates, which belonged to the old ones. */
+static int set_ice(struct sdp_session *s, struct sdp_media *m, const char *ufrag, const char *pwd)
+{
+    char line[600];
+    struct sdp_error e;
+    m->ice_ufrag = NULL;
+    m->ice_pwd = NULL;
+    m->candidates = NULL;
+    m->end_of_candidates = 0;
+    snprintf(line, sizeof(line), "a=ice-ufrag:%s", ufrag);
+    if (sdp_line_apply(s, m, line, strlen(line), &e))
+        return -1;
+    snprintf(line, sizeof(line), "a=ice-pwd:%s", pwd);
+    return sdp_line_apply(s, m, line, strlen(line), &e);
+}
+
+/* The browser's new description restarts ICE: the peer gets the new
+ * credentials in a transport-info (XEP-0176 ICE restart). */
+static int restart_out(struct calls *c, struct call *k, struct sdp_session *s, char *err, size_t errlen)
+{
+    sdp_session_free(k->local_sdp);
+    k->local_sdp = s;
+    int rc = jingle_out(c, k, s, JINGLE_TRANSPORT_INFO, NULL, err, errlen);
+    call_save(c, k, 0);
+    log_info("calls", "sid=%s: ICE restart by the browser", k->sid);
+    return rc;
+}
+
+static void send_desc(struct calls *c, struct call *k, const char *type, const struct sdp_session *s)
+{
+    char *text = sdp_session_to_text(s, NULL);
+    if (!text)
+        return;
+    json_t *m = json_object();
+    json_object_set_new(m, "desc", json_pack("{s:s,s:s}", "type", type, "sdp", text));
+    to_browser(c, k, m);
+    free(text);
+}
+
 /* ------------------------------------------------------------------ */
 /* From the browser                                                    */
 
@@ -552,6 +597,13 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
                 log_info("calls", "sid=%s: %s calls %s%s", sid, from, to,
                          k->state == C_PROPOSED ? " (XEP-0353 propose)" : "");
             }
+        } else if (streq(type, "offer") && k && (k->state == C_ACTIVE || k->state == C_PENDING) &&
+                   k->local_sdp && jingle_is_ice_restart(k->local_sdp, s)) {
+            k->state = C_RESTART_OUT;
+            rc = restart_out(c, k, s, err, sizeof(err));
+        } else if (streq(type, "answer") && k && k->state == C_RESTART_IN) {
+            k->state = C_ACTIVE;
+            rc = restart_out(c, k, s, err, sizeof(err));
         } else if (streq(type, "answer") && k && !k->browser_initiator && k->state == C_PENDING) {
             sdp_session_free(k->local_sdp);
             k->local_sdp = s;
@@ -783,10 +835,32 @@ static int jingle_in(struct calls *c, xmpp_stanza_t *iq)
         free(sdp);
         break;
     }
-    case JINGLE_TRANSPORT_INFO:
+    case JINGLE_TRANSPORT_INFO: {
         answer(c, iq, 0, NULL, NULL, NULL, NULL);
+        /* new credentials for a content: an ICE restart (XEP-0176 3.6) */
+        int restarted = 0;
+        for (const struct sdp_media *m = j->sdp->media; m && k->remote_sdp; m = m->next) {
+            struct sdp_media *old = m->mid ? sdp_media_by_mid(k->remote_sdp, m->mid) : NULL;
+            if (!old || !m->ice_ufrag || !m->ice_pwd || (streq(old->ice_ufrag, m->ice_ufrag) &&
+                                                         streq(old->ice_pwd, m->ice_pwd)))
+                continue;
+            if (set_ice(k->remote_sdp, old, m->ice_ufrag, m->ice_pwd) == 0)
+                restarted = 1;
+        }
+        if (restarted) {
+            if (k->state == C_RESTART_OUT) {
+                /* the peer's answer to the browser's restart */
+                k->state = C_ACTIVE;
+                send_desc(c, k, "answer", k->remote_sdp);
+            } else {
+                k->state = C_RESTART_IN;
+                send_desc(c, k, "offer", k->remote_sdp);
+                log_info("calls", "sid=%s: ICE restart by %s", k->sid, from);
+            }
+        }
         candidates_in(c, k, j);
         break;
+    }
     case JINGLE_SESSION_TERMINATE: {
         answer(c, iq, 0, NULL, NULL, NULL, NULL);
         json_t *m = json_object();

@@ -456,16 +456,56 @@ def t_calls():
           and el.get("from") == bob_full, msg)
     ti = translate(["candidate", "--sid", "call1", "--initiator", alice.jid, "--role", "responder", "--bare"],
                    "candidate:2 1 udp 2122260223 127.0.0.3 40000 typ host generation 0\n") if False else None
-    bob.iq("<iq type='set' to='%s'><jingle xmlns='%s' action='transport-info' sid='call1' initiator='%s'>"
-           "<content creator='initiator' name='0'><transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' "
-           "ufrag='bobufrag' pwd='bobpasswordbobpasswordxx'><candidate component='1' foundation='2' generation='0' "
-           "id='c2' ip='127.0.0.3' network='0' port='40000' priority='2122260223' protocol='udp' type='host'/>"
-           "</transport></content></jingle></iq>" % (alice.jid, NS_JINGLE, alice.jid))
+    a_ufrag = re.search(r"a=ice-ufrag:(\S+)", answer).group(1)
+    a_pwd = re.search(r"a=ice-pwd:(\S+)", answer).group(1)
+
+    def bob_transport_info(ufrag, pwd, ip, port, contents=("0",)):
+        body = "".join(
+            "<content creator='initiator' name='%s'><transport xmlns='urn:xmpp:jingle:transports:ice-udp:1' "
+            "ufrag='%s' pwd='%s'><candidate component='1' foundation='2' generation='0' id='c%s' ip='%s' "
+            "network='0' port='%d' priority='2122260223' protocol='udp' type='host'/></transport></content>"
+            % (name, ufrag, pwd, name, ip, port) for name in contents)
+        bob.iq("<iq type='set' to='%s'><jingle xmlns='%s' action='transport-info' sid='call1' initiator='%s'>%s"
+               "</jingle></iq>" % (alice.jid, NS_JINGLE, alice.jid, body))
+    bob_transport_info(a_ufrag, a_pwd, "127.0.0.3", 40000)
     el, msg = json_in(alice, "candidate")
     cd = msg.get("candidate") or {}
     check("calls: transport-info reaches the browser as an RTCIceCandidateInit",
           "127.0.0.3 40000 typ host" in cd.get("candidate", "") and cd.get("sdpMid") == "0"
           and cd.get("sdpMLineIndex") == 0, msg)
+    # ICE restart by the browser: new credentials go out in a transport-info,
+    # the peer's new ones come back as the answer
+    restart = offer.replace("a=ice-ufrag:" + re.search(r"a=ice-ufrag:(\S+)", offer).group(1), "a=ice-ufrag:rst1")
+    restart = re.sub(r"a=ice-pwd:\S+", "a=ice-pwd:restartpasswordrestartpass", restart)
+    el = send_json(alice, bob_full, {"sid": "call1", "desc": {"type": "offer", "sdp": restart}}, "c4")
+    ti = bob_jingle(bob, "transport-info")
+    tr = ti.find(".//{urn:xmpp:jingle:transports:ice-udp:1}transport")
+    check("calls: a browser ICE restart becomes transport-info with the new ufrag and pwd (XEP-0176)",
+          el.get("type") == "result" and tr is not None and tr.get("ufrag") == "rst1"
+          and tr.get("pwd") == "restartpasswordrestartpass", ET.tostring(ti).decode()[:400])
+    bob_transport_info("bobrst", "bobrestartpasswordbobrest", "127.0.0.4", 41000, contents=("0", "1", "2"))
+    el, msg = json_in(alice, "restart answer")
+    sdp_a = (msg.get("desc") or {}).get("sdp", "")
+    check("calls: the peer's new credentials reach the browser as the answer to its restart",
+          (msg.get("desc") or {}).get("type") == "answer" and sdp_a.count("a=ice-ufrag:bobrst") == 3
+          and a_ufrag not in sdp_a, msg)
+    for _ in range(3):
+        json_in(alice, "restart candidates")
+    # ICE restart by the peer: the browser gets an offer, its answer goes back
+    bob_transport_info("bobrst2", "bobrestartpasswordsecond", "127.0.0.5", 42000, contents=("0", "1", "2"))
+    el, msg = json_in(alice, "restart offer")
+    check("calls: a peer's ICE restart reaches the browser as an offer with the new credentials",
+          (msg.get("desc") or {}).get("type") == "offer"
+          and (msg.get("desc") or {}).get("sdp", "").count("a=ice-ufrag:bobrst2") == 3, msg)
+    for _ in range(3):
+        json_in(alice, "restart candidates")
+    ans2 = answer_sdp_restart = sdp_file("chromium-avd-answer.sdp")
+    ans2 = re.sub(r"a=ice-ufrag:\S+", "a=ice-ufrag:arst2", ans2)
+    el = send_json(alice, bob_full, {"sid": "call1", "desc": {"type": "answer", "sdp": ans2}}, "c5")
+    ti = bob_jingle(bob, "transport-info")
+    tr = ti.find(".//{urn:xmpp:jingle:transports:ice-udp:1}transport")
+    check("calls: the browser's answer to a peer's restart goes back as transport-info",
+          el.get("type") == "result" and tr is not None and tr.get("ufrag") == "arst2", ET.tostring(ti).decode()[:300])
     # a third party cannot act on the call
     carol = login_ws("carol", "carolpass", resource="x")
     el = send_json(carol, bob_full, {"sid": "call1", "bye": {"reason": "success"}}, "c3")
