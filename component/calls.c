@@ -30,6 +30,8 @@ enum cstate {
                        new credentials (XEP-0176 3.6) */
     C_RESTART_IN,   /* the peer restarted ICE: waiting for the browser's
                        answer to the offer made of it */
+    C_ADD_OUT,      /* content-add sent for the browser's new media */
+    C_ADD_IN,       /* the peer's content-add offered to the browser */
 };
 
 struct call {
@@ -44,6 +46,8 @@ struct call {
     json_t *in_queue;       /* remote candidates before the browser has the
                                remote description */
     int remote_desc_sent;
+    char **added;           /* mids of the contents being added */
+    unsigned nadded;
     UT_hash_handle hh;
 };
 
@@ -70,6 +74,9 @@ static void call_free(struct call *k)
     sdp_session_free(k->remote_sdp);
     json_decref(k->out_queue);
     json_decref(k->in_queue);
+    for (unsigned i = 0; i < k->nadded; i++)
+        free(k->added[i]);
+    free(k->added);
     free(k);
 }
 
@@ -470,6 +477,118 @@ static void send_desc(struct calls *c, struct call *k, const char *type, const s
     free(text);
 }
 
+/* ---- content-add (XEP-0166 7.2.8): new media sections in a call ---- */
+
+static void clear_added(struct call *k)
+{
+    for (unsigned i = 0; i < k->nadded; i++)
+        free(k->added[i]);
+    free(k->added);
+    k->added = NULL;
+    k->nadded = 0;
+}
+
+/* The media of `newer` whose mid `older` lacks: remembered in k->added.
+ * Returns how many. */
+static unsigned find_added(struct call *k, const struct sdp_session *older, const struct sdp_session *newer)
+{
+    clear_added(k);
+    for (const struct sdp_media *m = newer->media; m; m = m->next) {
+        if (!m->mid || (older && sdp_media_by_mid(older, m->mid)))
+            continue;
+        char **n = realloc(k->added, (k->nadded + 1) * sizeof(*n));
+        if (!n)
+            break;
+        k->added = n;
+        if ((n[k->nadded] = strdup(m->mid)))
+            k->nadded++;
+    }
+    return k->nadded;
+}
+
+static int is_added(const struct call *k, const char *mid)
+{
+    for (unsigned i = 0; mid && i < k->nadded; i++)
+        if (strcmp(k->added[i], mid) == 0)
+            return 1;
+    return 0;
+}
+
+/* A copy of `s` (parsed again from its text) keeping only the media that
+ * are being added. */
+static struct sdp_session *only_added(const struct call *k, const struct sdp_session *s)
+{
+    char *text = sdp_session_to_text(s, NULL);
+    struct sdp_error e;
+    struct sdp_session *c = text ? sdp_session_parse(text, strlen(text), &e) : NULL;
+    free(text);
+    if (!c)
+        return NULL;
+    struct sdp_media **pp = &c->media;
+    c->nmedia = 0;
+    while (*pp) {
+        if (is_added(k, (*pp)->mid)) {
+            pp = &(*pp)->next;
+            c->nmedia++;
+        } else {
+            *pp = (*pp)->next;
+        }
+    }
+    return c;
+}
+
+/* `base`'s description with the media sections of `extra` (SDP text)
+ * appended and one BUNDLE group over all mids: the peer's description
+ * after a content-add, for the browser. NULL on failure. */
+static struct sdp_session *combine(const struct sdp_session *base, const char *extra)
+{
+    char *bt = sdp_session_to_text(base, NULL);
+    const char *bm = bt ? strstr(bt, "\r\nm=") : NULL;
+    const char *xm = strstr(extra, "\r\nm=");
+    if (!bm || !xm) {
+        free(bt);
+        return NULL;
+    }
+    struct sdp_error e;
+    struct sdp_session *xs = sdp_session_parse(extra, strlen(extra), &e);
+    struct buf b;
+    buf_init(&b, strlen(bt) + strlen(extra) + 1024);
+    int bundle = 0;
+    for (const char *line = bt; line < bm + 2;) {
+        const char *eol = strstr(line, "\r\n");
+        if (!eol)
+            break;
+        if (strncmp(line, "a=group:BUNDLE", 14) == 0)
+            bundle = 1;
+        else
+            buf_append(&b, line, (size_t)(eol - line + 2));
+        line = eol + 2;
+    }
+    if (bundle) {
+        buf_lit(&b, "a=group:BUNDLE");
+        for (const struct sdp_media *m = base->media; m; m = m->next)
+            if (m->mid) {
+                buf_putc(&b, ' ');
+                buf_puts(&b, m->mid);
+            }
+        for (const struct sdp_media *m = xs ? xs->media : NULL; m; m = m->next)
+            if (m->mid) {
+                buf_putc(&b, ' ');
+                buf_puts(&b, m->mid);
+            }
+        buf_lit(&b, "\r\n");
+    }
+    buf_puts(&b, bm + 2);
+    buf_puts(&b, xm + 2);
+    sdp_session_free(xs);
+    free(bt);
+    struct sdp_session *out = buf_failed(&b) ? NULL : sdp_session_parse(b.data, b.len, &e);
+    if (!out)
+        log_warn("calls", "content-add: the combined description does not parse: line %d: %s", e.line, e.what);
+    buf_free(&b);
+    return out;
+}
+
 /* ------------------------------------------------------------------ */
 /* From the browser                                                    */
 
@@ -601,6 +720,35 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
                    k->local_sdp && jingle_is_ice_restart(k->local_sdp, s)) {
             k->state = C_RESTART_OUT;
             rc = restart_out(c, k, s, err, sizeof(err));
+        } else if (streq(type, "offer") && k && k->state == C_ACTIVE && k->local_sdp &&
+                   find_added(k, k->local_sdp, s)) {
+            struct sdp_session *add = only_added(k, s);
+            if (!add) {
+                sdp_session_free(s);
+                snprintf(err, sizeof(err), "the new media sections cannot be written");
+            } else {
+                sdp_session_free(k->local_sdp);
+                k->local_sdp = s;
+                k->state = C_ADD_OUT;
+                rc = jingle_out(c, k, add, JINGLE_CONTENT_ADD, NULL, err, sizeof(err));
+                sdp_session_free(add);
+                call_save(c, k, 0);
+                log_info("calls", "sid=%s: the browser adds %u media", k->sid, k->nadded);
+            }
+        } else if (streq(type, "answer") && k && k->state == C_ADD_IN) {
+            struct sdp_session *add = only_added(k, s);
+            if (!add) {
+                sdp_session_free(s);
+                snprintf(err, sizeof(err), "the answer lacks the media being added");
+            } else {
+                sdp_session_free(k->local_sdp);
+                k->local_sdp = s;
+                k->state = C_ACTIVE;
+                rc = jingle_out(c, k, add, JINGLE_CONTENT_ACCEPT, NULL, err, sizeof(err));
+                sdp_session_free(add);
+                clear_added(k);
+                call_save(c, k, 0);
+            }
         } else if (streq(type, "answer") && k && k->state == C_RESTART_IN) {
             k->state = C_ACTIVE;
             rc = restart_out(c, k, s, err, sizeof(err));
@@ -870,6 +1018,42 @@ static int jingle_in(struct calls *c, xmpp_stanza_t *iq)
         call_drop(c, k);
         break;
     }
+    case JINGLE_CONTENT_ADD:
+    case JINGLE_CONTENT_ACCEPT: {
+        int add = j->action == JINGLE_CONTENT_ADD;
+        if ((add && k->state != C_ACTIVE) || (!add && k->state != C_ADD_OUT) || !k->remote_sdp) {
+            answer(c, iq, 0, "cancel", "unexpected-request", "out-of-order", NULL);
+            break;
+        }
+        size_t len;
+        char *sdp = jingle_to_sdp(j, k->browser_initiator ? JINGLE_ROLE_RESPONDER : JINGLE_ROLE_INITIATOR, &len);
+        struct sdp_session *all = sdp ? combine(k->remote_sdp, sdp) : NULL;
+        free(sdp);
+        if (!all) {
+            answer(c, iq, 0, "cancel", "feature-not-implemented", "unsupported-info",
+                   "the added content cannot be given to a browser");
+            break;
+        }
+        answer(c, iq, 0, NULL, NULL, NULL, NULL);
+        if (add)
+            find_added(k, k->remote_sdp, all);
+        sdp_session_free(k->remote_sdp);
+        k->remote_sdp = all;
+        k->state = add ? C_ADD_IN : C_ACTIVE;
+        if (!add)
+            clear_added(k);
+        send_desc(c, k, add ? "offer" : "answer", all);
+        candidates_in(c, k, j);
+        break;
+    }
+    case JINGLE_CONTENT_REJECT:
+        /* the browser's offer stays unanswered for those media: hang up is
+         * the browser's call; say so in the log */
+        answer(c, iq, 0, NULL, NULL, NULL, NULL);
+        log_info("calls", "sid=%s: %s rejected the added content", k->sid, from);
+        k->state = C_ACTIVE;
+        clear_added(k);
+        break;
     case JINGLE_SESSION_INFO:
         answer(c, iq, 0, NULL, NULL, NULL, NULL); /* ringing, mute: nothing for the browser */
         break;

@@ -335,23 +335,42 @@ def t_bosh_faults():
 
 
 def t_rate_limit():
+    # a burst over the limit: the extra stanzas get resource-constraint and
+    # the stream goes on
     c = login_ws("dave", "davepass", resource="fast")
-    for i in range(400):
+    for i in range(150):
         c.send("<message xmlns='jabber:client' to='nobody@%s' id='f%d'><body>x</body></message>" % (DOMAIN, i))
     conds = []
     try:
-        while len(conds) < 400:
+        while len(conds) < 150:
             el = c.expect(lambda e: W.local(e.tag) == "message" or W.stream_error(e) is not None, timeout=5,
                           what="errors")
             if W.stream_error(el):
                 conds.append("stream:" + W.stream_error(el))
                 break
             conds.append(W.stanza_error(el)[1])
-    except (TimeoutError, W.Closed):
+    except (TimeoutError, W.Closed, OSError):
         pass
-    check("limits: stanzas over stanzas_per_second get resource-constraint",
-          "resource-constraint" in conds, sorted(set(conds)))
+    check("limits: stanzas over stanzas_per_second get resource-constraint, the stream goes on",
+          "resource-constraint" in conds and not any(x.startswith("stream:") for x in conds), sorted(set(conds)))
     c.close()
+    # a client that keeps going is cut off with policy-violation
+    c = login_ws("dave", "davepass", resource="flood")
+    got = None
+    try:
+        for i in range(1000):
+            c.send("<message xmlns='jabber:client' to='nobody@%s' id='g%d'><body>x</body></message>" % (DOMAIN, i))
+        while True:
+            el = c.expect(lambda e: W.stream_error(e) is not None, timeout=5, what="stream error")
+            got = W.stream_error(el)
+            break
+    except (TimeoutError, W.Closed, OSError) as e:
+        got = got or "closed (%s)" % type(e).__name__
+    c.close()
+    log = os.environ.get("EPODE_LOG")
+    said = bool(log) and "too many stanzas per second" in open(log, errors="replace").read()
+    check("limits: a client flooding on gets policy-violation and is disconnected",
+          got == "policy-violation" or (got and got.startswith("closed") and said), got)
 
 
 def t_after_restart():
@@ -568,6 +587,67 @@ def t_calls():
     bob.close()
 
 
+def m_sections(sdp):
+    """(session part, [m-section texts]) of an SDP with CRLF line ends."""
+    parts = sdp.split("\r\nm=")
+    return parts[0] + "\r\n", ["m=" + p + ("" if p.endswith("\r\n") else "\r\n") for p in parts[1:]]
+
+
+def t_calls_content():
+    """Adding media during a call: content-add both ways."""
+    bob = Session(BOB, BOB_PW, server=(c2s_host, int(c2s_port)), timeout=10, answer_iq=(NS_JINGLE,))
+    bob_full = bob.client.xmpp.boundjid.full
+    dave = login_ws("dave", "davepass", resource="add")
+    audio = sdp_file("chromium-audio-offer.sdp")
+    send_json(dave, bob_full, {"sid": "call4", "desc": {"type": "offer", "sdp": audio}}, "e1")
+    bob_jingle(bob, "session-initiate")
+    aans = sdp_file("chromium-audio-answer.sdp")
+    acc = translate(["sdp2jingle", "--action", "session-accept", "--sid", "call4", "--initiator", dave.jid,
+                     "--responder", bob_full, "--bare"], aans)
+    bob.iq("<iq type='set' to='%s'>%s</iq>" % (dave.jid, acc))
+    json_in(dave, "answer")
+    # the browser adds video and a data channel: same ICE credentials, new mids
+    avd = sdp_file("chromium-avd-offer.sdp")
+    for key in ("ice-ufrag", "ice-pwd", "fingerprint"):
+        new = re.search(r"a=%s:([^\r\n]+)" % key, audio).group(1)
+        avd = re.sub(r"a=%s:[^\r\n]+" % key, "a=%s:%s" % (key, new.replace("\\", "\\\\")), avd)
+    el = send_json(dave, bob_full, {"sid": "call4", "desc": {"type": "offer", "sdp": avd}}, "e2")
+    add = bob_jingle(bob, "content-add")
+    names = [c.get("name") for c in add.find("{%s}jingle" % NS_JINGLE).findall("{%s}content" % NS_JINGLE)]
+    check("calls: a browser re-offer with new media becomes content-add with only those contents",
+          el.get("type") == "result" and names == ["1", "2"], ET.tostring(add).decode()[:300])
+    head, secs = m_sections(sdp_file("chromium-avd-answer.sdp"))
+    only_new = re.sub(r"a=group:BUNDLE[^\r\n]*", "a=group:BUNDLE 1 2", head) + "".join(secs[1:])
+    ca = translate(["sdp2jingle", "--action", "content-accept", "--sid", "call4", "--initiator", dave.jid,
+                    "--responder", bob_full, "--bare"], only_new)
+    bob.iq("<iq type='set' to='%s'>%s</iq>" % (dave.jid, ca))
+    _, msg = json_in(dave, "content-accept answer")
+    d = msg.get("desc") or {}
+    check("calls: content-accept reaches the browser as an answer with every media line",
+          d.get("type") == "answer" and d.get("sdp", "").count("\r\nm=") == 3
+          and "a=group:BUNDLE 0 1 2" in d.get("sdp", ""), msg)
+    # the peer adds a media section: the browser gets an offer with it
+    vhead, vsecs = m_sections(sdp_file("chromium-video-offer.sdp") if os.path.exists(os.path.join(DATA, "sdp", "chromium-video-offer.sdp")) else sdp_file("chromium-avd-offer.sdp"))
+    video = [x for x in vsecs if x.startswith("m=video")][0]
+    video = re.sub(r"a=mid:\S+", "a=mid:3", video)
+    peer_add = translate(["sdp2jingle", "--action", "content-add", "--sid", "call4", "--initiator", dave.jid,
+                          "--role", "responder", "--bare"], re.sub(r"a=group:BUNDLE[^\r\n]*", "a=group:BUNDLE 3", vhead) + video)
+    bob.iq("<iq type='set' to='%s'>%s</iq>" % (dave.jid, peer_add))
+    _, msg = json_in(dave, "peer content-add offer")
+    d = msg.get("desc") or {}
+    check("calls: a peer's content-add reaches the browser as an offer with the new media line",
+          d.get("type") == "offer" and d.get("sdp", "").count("\r\nm=") == 4 and "a=mid:3" in d.get("sdp", ""), msg)
+    el = send_json(dave, bob_full, {"sid": "call4", "desc": {"type": "answer", "sdp": d.get("sdp", "")}}, "e3")
+    ca = bob_jingle(bob, "content-accept")
+    names = [c.get("name") for c in ca.find("{%s}jingle" % NS_JINGLE).findall("{%s}content" % NS_JINGLE)]
+    check("calls: the browser's answer goes back as content-accept with only the added content",
+          el.get("type") == "result" and names == ["3"], ET.tostring(ca).decode()[:300])
+    send_json(dave, bob_full, {"sid": "call4", "bye": {"reason": "success"}}, "e4")
+    bob_jingle(bob, "session-terminate")
+    dave.close()
+    bob.close()
+
+
 def t_calls_after_restart():
     with open(CALL_STATE) as f:
         st = json.load(f)
@@ -592,6 +672,7 @@ if phase == "main":
     run("bosh faults", t_bosh_faults)
     run("rate limit", t_rate_limit)
     run("calls", t_calls)
+    run("calls: content-add", t_calls_content)
 else:
     run("after restart", t_after_restart)
     run("calls after restart", t_calls_after_restart)

@@ -94,7 +94,7 @@ start_epode() {
 export EPODE_HTTP=127.0.0.1:$http_port DOMAIN=webrtc.localhost SERVER_C2S=127.0.0.1:$C2S_PORT
 export BOB=bob@localhost BOB_PASSWORD=bobpass BOSH_INACTIVITY=6 ALLOWED_ORIGIN=http://localhost:8080
 export EPODE_TRANSLATE=$(dirname "$epode")/../tools/epode-translate CALL_STATE=$work/call-state.json
-export TEST_DATA=$here/../data
+export TEST_DATA=$here/../data EPODE_LOG=$work/epode.log
 
 start_epode
 "$py" "$here/test_clients.py" main || fail=1
