@@ -23,6 +23,7 @@
 #define JSON_MAX (256 * 1024)
 
 enum cstate {
+    C_RINGING,      /* the browser rang a full JID: its offer comes next */
     C_PROPOSED,     /* XEP-0353 propose sent or received, no Jingle yet */
     C_PENDING,      /* session-initiate sent or received */
     C_ACTIVE,       /* session-accept sent or received */
@@ -46,6 +47,7 @@ struct call {
     json_t *in_queue;       /* remote candidates before the browser has the
                                remote description */
     int remote_desc_sent;
+    int proceeded;          /* the peer proceeded before the browser's offer */
     char **added;           /* mids of the contents being added */
     unsigned nadded;
     UT_hash_handle hh;
@@ -93,7 +95,8 @@ static void call_save(struct calls *c, struct call *k, int fresh)
 {
     char *text = k->local_sdp ? sdp_session_to_text(k->local_sdp, NULL) : NULL;
     const char *contents = text && strlen(text) <= STORE_CONTENTS_MAX ? text : NULL;
-    enum store_jingle_state st = k->state == C_PROPOSED || k->state == C_PENDING ? STORE_JINGLE_PENDING
+    enum store_jingle_state st = k->state == C_RINGING || k->state == C_PROPOSED || k->state == C_PENDING
+                                     ? STORE_JINGLE_PENDING
                                                                                  : STORE_JINGLE_ACTIVE;
     int rc;
     if (fresh) {
@@ -358,7 +361,9 @@ static int candidate_out(struct calls *c, struct call *k, json_t *cand, char *er
 }
 
 /* The XEP-0353 propose for a browser's offer to a bare JID. */
-static int propose_out(struct calls *c, struct call *k)
+/* `media` (the browser's ring) may name the media when there is no
+ * description yet. */
+static int propose_out(struct calls *c, struct call *k, json_t *media)
 {
     struct buf b;
     buf_init(&b, 8192);
@@ -369,16 +374,28 @@ static int propose_out(struct calls *c, struct call *k)
     buf_lit(&b, "><propose xmlns='" CALLS_NS_JMI "'");
     attr(&b, "id", k->sid);
     buf_putc(&b, '>');
-    int media = 0;
-    for (const struct sdp_media *m = k->local_sdp->media; m; m = m->next) {
+    int nmedia = 0;
+    for (const struct sdp_media *m = k->local_sdp ? k->local_sdp->media : NULL; m; m = m->next) {
         if (!sdp_media_is_rtp(m) || !m->media)
             continue;
         buf_lit(&b, "<description xmlns='" NS_RTP "'");
         attr(&b, "media", m->media);
         buf_lit(&b, "/>");
-        media++;
+        nmedia++;
     }
-    if (!media) /* a data channel only call */
+    size_t i;
+    json_t *v;
+    json_array_foreach(k->local_sdp ? NULL : media, i, v)
+    {
+        const char *name = json_string_value(v);
+        if (!streq(name, "audio") && !streq(name, "video"))
+            continue;
+        buf_lit(&b, "<description xmlns='" NS_RTP "'");
+        attr(&b, "media", name);
+        buf_lit(&b, "/>");
+        nmedia++;
+    }
+    if (!nmedia) /* a data channel only call */
         buf_lit(&b, "<description xmlns='" JINGLE_NS_WEBRTC_DC_APP "'/>");
     buf_lit(&b, "</propose><store xmlns='urn:xmpp:hints'/></message>");
     int rc = send_remote(c, &b);
@@ -707,7 +724,7 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
                 c->stats.started_total++;
                 if (!strchr(to, '/')) {
                     k->state = C_PROPOSED;
-                    rc = propose_out(c, k);
+                    rc = propose_out(c, k, NULL);
                 } else {
                     k->state = C_PENDING;
                     rc = jingle_out(c, k, s, JINGLE_SESSION_INITIATE, NULL, err, sizeof(err));
@@ -716,6 +733,16 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
                 log_info("calls", "sid=%s: %s calls %s%s", sid, from, to,
                          k->state == C_PROPOSED ? " (XEP-0353 propose)" : "");
             }
+        } else if (streq(type, "offer") && k && k->browser_initiator && !k->local_sdp &&
+                   (k->state == C_RINGING || k->state == C_PROPOSED)) {
+            /* the offer after the browser's ring */
+            k->local_sdp = s;
+            if (k->state == C_RINGING || k->proceeded) {
+                k->state = C_PENDING;
+                rc = jingle_out(c, k, s, JINGLE_SESSION_INITIATE, NULL, err, sizeof(err));
+                flush_out_queue(c, k);
+            }
+            call_save(c, k, 0);
         } else if (streq(type, "offer") && k && (k->state == C_ACTIVE || k->state == C_PENDING) &&
                    k->local_sdp && jingle_is_ice_restart(k->local_sdp, s)) {
             k->state = C_RESTART_OUT;
@@ -766,6 +793,34 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
                                          : "no such call: start it with an offer",
                      type);
         }
+    } else if (ring && !k) {
+        /* the browser rings before it offers: to a bare JID that is the
+         * XEP-0353 propose; to a full JID the offer goes straight to it */
+        json_t *media = json_object_get(ring, "media");
+        k = calloc(1, sizeof(*k));
+        if (!json_is_array(media)) {
+            free(k);
+            k = NULL;
+            snprintf(err, sizeof(err), "ring.media must be an array of \"audio\", \"video\"");
+        } else if (!k || !(k->sid = strdup(sid)) || !(k->local = strdup(from)) || !(k->remote = strdup(to)) ||
+                   !(k->out_queue = json_array()) || !(k->in_queue = json_array())) {
+            call_free(k);
+            k = NULL;
+            snprintf(err, sizeof(err), "out of memory");
+        } else {
+            k->browser_initiator = 1;
+            HASH_ADD_KEYPTR(hh, c->calls, k->sid, strlen(k->sid), k);
+            c->stats.active++;
+            c->stats.started_total++;
+            if (strchr(to, '/')) {
+                k->state = C_RINGING;
+            } else {
+                k->state = C_PROPOSED;
+                rc = propose_out(c, k, media);
+            }
+            call_save(c, k, 1);
+            log_info("calls", "sid=%s: %s rings %s", sid, from, to);
+        }
     } else if (!k) {
         answer(c, iq, 1, "cancel", "item-not-found", "unknown-session", "no such call");
         json_decref(msg);
@@ -775,7 +830,7 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
             /* end of candidates: Jingle has nothing for all media at once */
         } else if (!json_is_object(cand)) {
             snprintf(err, sizeof(err), "candidate must be an object or null");
-        } else if (k->state == C_PROPOSED) {
+        } else if (k->state == C_PROPOSED || k->state == C_RINGING || !k->local_sdp) {
             json_array_append(k->out_queue, cand);
         } else {
             rc = candidate_out(c, k, cand, err, sizeof(err));
@@ -795,6 +850,8 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
         } else {
             if (k->state == C_PROPOSED)
                 jmi_out(c, k, k->browser_initiator ? "retract" : "reject", reason);
+            else if (k->state == C_RINGING)
+                ; /* nothing was sent yet */
             else
                 rc = jingle_out(c, k, NULL, JINGLE_SESSION_TERMINATE, reason, err, sizeof(err));
             log_info("calls", "sid=%s: ended by %s (%s)", k->sid, from, reason);
@@ -802,7 +859,7 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
             k = NULL;
         }
     } else {
-        snprintf(err, sizeof(err), "ring is sent by Epode, not to it");
+        snprintf(err, sizeof(err), "this call has rung already");
     }
     json_decref(msg);
     if (err[0])
@@ -1100,10 +1157,14 @@ static int jmi_in(struct calls *c, xmpp_stanza_t *msg, xmpp_stanza_t *el)
     if (streq(what, "proceed") && k->browser_initiator && k->state == C_PROPOSED) {
         free(k->remote);
         k->remote = strdup(from);
-        k->state = C_PENDING;
-        char err[240];
-        jingle_out(c, k, k->local_sdp, JINGLE_SESSION_INITIATE, NULL, err, sizeof(err));
-        flush_out_queue(c, k);
+        if (k->local_sdp) {
+            k->state = C_PENDING;
+            char err[240];
+            jingle_out(c, k, k->local_sdp, JINGLE_SESSION_INITIATE, NULL, err, sizeof(err));
+            flush_out_queue(c, k);
+        } else {
+            k->proceeded = 1; /* session-initiate when the offer comes */
+        }
         call_save(c, k, 0);
         json_t *m = json_object();
         json_object_set_new(m, "accept", json_object());

@@ -648,6 +648,39 @@ def t_calls_content():
     bob.close()
 
 
+def t_calls_ring():
+    """The demo page's flow: ring first, then the offer."""
+    bob = Session(BOB, BOB_PW, server=(c2s_host, int(c2s_port)), timeout=10, answer_iq=(NS_JINGLE,))
+    bob_full = bob.client.xmpp.boundjid.full
+    dave = login_ws("dave", "davepass", resource="ring")
+    offer = sdp_file("chromium-av-offer.sdp") if os.path.exists(os.path.join(DATA, "sdp", "chromium-av-offer.sdp")) \
+        else sdp_file("chromium-avd-offer.sdp")
+    el = send_json(dave, bob_full, {"sid": "ring1", "ring": {"media": ["audio", "video"]}}, "g1")
+    check("calls: a ring to a Jingle peer's full JID is taken", el.get("type") == "result", ET.tostring(el).decode())
+    send_json(dave, bob_full, {"sid": "ring1", "desc": {"type": "offer", "sdp": offer}}, "g2")
+    ini = bob_jingle(bob, "session-initiate")
+    check("calls: the offer after a ring goes out as session-initiate",
+          ini.find("{%s}jingle" % NS_JINGLE).get("sid") == "ring1", ET.tostring(ini).decode()[:200])
+    send_json(dave, bob_full, {"sid": "ring1", "bye": {"reason": "success"}}, "g3")
+    bob_jingle(bob, "session-terminate")
+    # to a bare JID: the ring is the propose; the offer waits for proceed
+    el = send_json(dave, BOB, {"sid": "ring2", "ring": {"media": ["audio"]}}, "g4")
+    prop = bob.wait(Match(name="message", pred=lambda e: e.find("{%s}propose" % NS_JMI) is not None), timeout=10).xml
+    pr = prop.find("{%s}propose" % NS_JMI)
+    check("calls: a ring to a bare JID is an XEP-0353 propose with the ring's media",
+          pr.get("id") == "ring2" and [d.get("media") for d in pr] == ["audio"], ET.tostring(prop).decode())
+    send_json(dave, BOB, {"sid": "ring2", "desc": {"type": "offer", "sdp": sdp_file("chromium-audio-offer.sdp")}}, "g5")
+    bob.send("<message to='%s' type='chat'><proceed xmlns='%s' id='ring2'/></message>" % (dave.jid, NS_JMI))
+    ini = bob_jingle(bob, "session-initiate")
+    _, acc = json_in(dave, "accept")
+    check("calls: proceed after ring and offer: session-initiate to the device, accept to the browser",
+          ini.find("{%s}jingle" % NS_JINGLE).get("sid") == "ring2" and "accept" in acc, acc)
+    send_json(dave, bob_full, {"sid": "ring2", "bye": {"reason": "success"}}, "g6")
+    bob_jingle(bob, "session-terminate")
+    dave.close()
+    bob.close()
+
+
 def t_calls_after_restart():
     with open(CALL_STATE) as f:
         st = json.load(f)
@@ -673,6 +706,7 @@ if phase == "main":
     run("rate limit", t_rate_limit)
     run("calls", t_calls)
     run("calls: content-add", t_calls_content)
+    run("calls: ring first", t_calls_ring)
 else:
     run("after restart", t_after_restart)
     run("calls after restart", t_calls_after_restart)
