@@ -372,6 +372,24 @@ static void http_metrics(void *ud, struct http_buf *b)
                     "epode_client_rate_limited_total %lu\n",
                     cs.sessions, cs.bound, cs.logins_total, cs.auth_failures_total, cs.stanzas_in_total,
                     cs.stanzas_out_total, cs.refused_total, cs.rate_limited_total);
+    struct calls_stats ks;
+    memset(&ks, 0, sizeof(ks));
+    if (d->calls)
+        calls_get_stats(d->calls, &ks);
+    http_buf_printf(b,
+                    "# HELP epode_calls Calls between a browser and a Jingle client in memory now.\n"
+                    "# TYPE epode_calls gauge\n"
+                    "epode_calls %lu\n"
+                    "# HELP epode_calls_started_total Calls started, either way.\n"
+                    "# TYPE epode_calls_started_total counter\n"
+                    "epode_calls_started_total %lu\n"
+                    "# HELP epode_calls_translated_total Signaling messages translated, either way.\n"
+                    "# TYPE epode_calls_translated_total counter\n"
+                    "epode_calls_translated_total %lu\n"
+                    "# HELP epode_calls_refused_total Signaling messages answered with an error.\n"
+                    "# TYPE epode_calls_refused_total counter\n"
+                    "epode_calls_refused_total %lu\n",
+                    ks.active, ks.started_total, ks.translated_total, ks.refused_total);
 }
 
 /* [http] web_root when unset: the source tree's web/ for an epode run
