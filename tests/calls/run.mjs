@@ -199,6 +199,8 @@ async function epodeLogin(n, transports, browser = 'chromium', resource) {
 }
 
 // Both sides' byte counters over 3 s; every one of the eight must grow.
+// And the browser's remote tracks come with a MediaStream (a=msid), which
+// is what a page plays (web/demo.js: streams[0]).
 async function mediaFlows(e, esid, j, jsid) {
   const read = async () => ({b: await ev(e, (s) => window.E.stats(s), esid), j: await ev(j, (s) => window.J.stats(s), jsid)});
   const before = await read();
@@ -215,8 +217,12 @@ async function mediaFlows(e, esid, j, jsid) {
       }
     }
   }
-  if (bad.length) throw new Error(`no bytes: ${bad.join('; ')}`);
-  return `${fig.join(', ')} in 3 s; path ${after.b.pair}`;
+  const tracks = (await ev(e, (s) => window.E.info(s), esid)).tracks;
+  for (const kind of ['audio', 'video']) {
+    if (!tracks.some((t) => t.kind === kind && t.streams > 0)) bad.push(`browser: no remote ${kind} track with a MediaStream (${JSON.stringify(tracks)})`);
+  }
+  if (bad.length) throw new Error(bad.join('; '));
+  return `${fig.join(', ')} in 3 s; path ${after.b.pair}; the browser's remote audio and video tracks come in a MediaStream`;
 }
 
 // Both peer connections connected; the set-up times each side measured

@@ -4,9 +4,12 @@
 # logged in to the real server): the scenarios are listed in run.mjs and
 # README.md. Everything (the XMPP server, Epode, the browsers) runs in a
 # network namespace of its own, because WebRTC ignores the loopback
-# interface: a veth pair carries 127.0.0.2 (Chromium's host candidate) and
-# 198.51.100.1 with a default route (Firefox ignores 127/8 and gathers
-# nothing without a route).
+# interface: a veth pair, one end with 127.0.0.2 (Chromium's host
+# candidate), the other with 198.51.100.1 and the default route (Firefox
+# ignores 127/8 and gathers nothing without a route). Two interfaces, not
+# two addresses on one: Chromium gathers one IPv4 address per interface,
+# and which of the two it took changed from run to run (Firefox then had
+# no address it would use: scenario 8 never connected).
 #
 # Usage: test_calls.sh EPODE EPODECTL ejabberd|prosody [SCENARIO...]
 # SCENARIO: 1 to 8 (default: all). Needs root (unshare -n), node with
@@ -35,8 +38,8 @@ if [ -z "${EPODE_CALLS_NETNS:-}" ]; then
   if [ "$(id -u)" -ne 0 ]; then echo "FAIL - root is needed for unshare -n"; echo "0 passed, 1 failed"; exit 1; fi
   # shellcheck disable=SC2016  # $0 and $@ are for the inner bash
   exec unshare -n env EPODE_CALLS_NETNS=1 bash -c 'ip link set lo up && ip link add v0 type veth peer name v1 &&
-    ip addr add 127.0.0.2/32 dev v0 && ip addr add 198.51.100.1/32 dev v0 &&
-    ip link set v0 up && ip link set v1 up && ip route add default dev v0 && exec "$0" "$@"' \
+    ip addr add 127.0.0.2/32 dev v0 && ip addr add 198.51.100.1/32 dev v1 &&
+    ip link set v0 up && ip link set v1 up && ip route add default dev v1 && exec "$0" "$@"' \
     "$0" "$epode" "$epodectl" "$server" "$@"
 fi
 

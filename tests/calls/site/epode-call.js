@@ -40,7 +40,7 @@ function newCall(channel, role) {
     sid: channel.sid, peer: channel.peer, role, channel, pc: null, dc: null,
     started: performance.now(), connectedMs: null,
     sent: [], received: [], candidates: [], offer: null, dcMessages: [],
-    ended: null, chain: Promise.resolve(), error: null,
+    ended: null, chain: Promise.resolve(), error: null, tracks: [],
   };
   E.calls.set(c.sid, c);
   channel.onmessage = ({data}) => {
@@ -78,6 +78,8 @@ function newPeerConnection(c) {
     if (pc.connectionState === 'connected' && c.connectedMs === null) c.connectedMs = Math.round(performance.now() - c.started);
   };
   pc.ondatachannel = (e) => useChannel(c, e.channel);
+  // What a page shows: web/demo.js plays streams[0] of the track event.
+  pc.ontrack = (e) => c.tracks.push({kind: e.track.kind, streams: e.streams.length});
   return pc;
 }
 
@@ -178,7 +180,7 @@ E.info = (sid) => {
   return {
     sid: c.sid, peer: c.channel.peer, role: c.role, connectedMs: c.connectedMs, sent: c.sent, received: c.received,
     ended: c.ended, error: c.error, dcMessages: c.dcMessages, dcState: c.dc ? c.dc.readyState : null,
-    connectionState: c.pc ? c.pc.connectionState : null, offerSdp: c.offer ? c.offer.sdp : null,
+    tracks: c.tracks, connectionState: c.pc ? c.pc.connectionState : null, offerSdp: c.offer ? c.offer.sdp : null,
   };
 };
 E.sids = () => Array.from(E.calls.keys());
