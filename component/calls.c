@@ -48,6 +48,7 @@ struct call {
                                remote description */
     int remote_desc_sent;
     int proceeded;          /* the peer proceeded before the browser's offer */
+    int sdp_dirty;          /* local_sdp changed since it was stored */
     char **added;           /* mids of the contents being added */
     unsigned nadded;
     UT_hash_handle hh;
@@ -93,7 +94,10 @@ static void call_drop(struct calls *c, struct call *k)
 /* Records the call (new or changed) in the store. */
 static void call_save(struct calls *c, struct call *k, int fresh)
 {
-    char *text = k->local_sdp ? sdp_session_to_text(k->local_sdp, NULL) : NULL;
+    /* the description is written again only when it changed: most saves
+     * are a state change */
+    char *text = k->local_sdp && (fresh || k->sdp_dirty) ? sdp_session_to_text(k->local_sdp, NULL) : NULL;
+    k->sdp_dirty = 0;
     const char *contents = text && strlen(text) <= STORE_CONTENTS_MAX ? text : NULL;
     enum store_jingle_state st = k->state == C_RINGING || k->state == C_PROPOSED || k->state == C_PENDING
                                      ? STORE_JINGLE_PENDING
@@ -477,6 +481,7 @@ static int restart_out(struct calls *c, struct call *k, struct sdp_session *s, c
 {
     sdp_session_free(k->local_sdp);
     k->local_sdp = s;
+            k->sdp_dirty = 1;
     int rc = jingle_out(c, k, s, JINGLE_TRANSPORT_INFO, NULL, err, errlen);
     call_save(c, k, 0);
     log_info("calls", "sid=%s: ICE restart by the browser", k->sid);
@@ -719,6 +724,7 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
             } else {
                 k->browser_initiator = 1;
                 k->local_sdp = s;
+            k->sdp_dirty = 1;
                 HASH_ADD_KEYPTR(hh, c->calls, k->sid, strlen(k->sid), k);
                 c->stats.active++;
                 c->stats.started_total++;
@@ -737,6 +743,7 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
                    (k->state == C_RINGING || k->state == C_PROPOSED)) {
             /* the offer after the browser's ring */
             k->local_sdp = s;
+            k->sdp_dirty = 1;
             if (k->state == C_RINGING || k->proceeded) {
                 k->state = C_PENDING;
                 rc = jingle_out(c, k, s, JINGLE_SESSION_INITIATE, NULL, err, sizeof(err));
@@ -756,6 +763,7 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
             } else {
                 sdp_session_free(k->local_sdp);
                 k->local_sdp = s;
+            k->sdp_dirty = 1;
                 k->state = C_ADD_OUT;
                 rc = jingle_out(c, k, add, JINGLE_CONTENT_ADD, NULL, err, sizeof(err));
                 sdp_session_free(add);
@@ -770,6 +778,7 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
             } else {
                 sdp_session_free(k->local_sdp);
                 k->local_sdp = s;
+            k->sdp_dirty = 1;
                 k->state = C_ACTIVE;
                 rc = jingle_out(c, k, add, JINGLE_CONTENT_ACCEPT, NULL, err, sizeof(err));
                 sdp_session_free(add);
@@ -782,6 +791,7 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
         } else if (streq(type, "answer") && k && !k->browser_initiator && k->state == C_PENDING) {
             sdp_session_free(k->local_sdp);
             k->local_sdp = s;
+            k->sdp_dirty = 1;
             free(k->local);
             k->local = strdup(from);
             rc = jingle_out(c, k, s, JINGLE_SESSION_ACCEPT, NULL, err, sizeof(err));
@@ -1002,7 +1012,6 @@ static int jingle_in(struct calls *c, xmpp_stanza_t *iq)
         }
         k->remote_sdp = rs;
         k->state = C_PENDING;
-        call_save(c, k, fresh);
         answer(c, iq, 0, NULL, NULL, NULL, NULL);
         if (fresh)
             ring(c, k, media_list(rs, NULL));
@@ -1012,6 +1021,9 @@ static int jingle_in(struct calls *c, xmpp_stanza_t *iq)
         k->remote_desc_sent = 1;
         flush_in_queue(c, k);
         free(sdp);
+        /* recorded once the browser has it: the disk write is not on the
+         * call's path */
+        call_save(c, k, fresh);
         log_info("calls", "sid=%s: %s calls %s (Jingle)", k->sid, from, to);
         break;
     }
@@ -1030,7 +1042,6 @@ static int jingle_in(struct calls *c, xmpp_stanza_t *iq)
         sdp_session_free(k->remote_sdp);
         k->remote_sdp = sdp_session_parse(sdp, len, &se);
         k->state = C_ACTIVE;
-        call_save(c, k, 0);
         answer(c, iq, 0, NULL, NULL, NULL, NULL);
         json_t *m = json_object();
         json_object_set_new(m, "desc", json_pack("{s:s,s:s}", "type", "answer", "sdp", sdp));
@@ -1038,6 +1049,7 @@ static int jingle_in(struct calls *c, xmpp_stanza_t *iq)
         k->remote_desc_sent = 1;
         flush_in_queue(c, k);
         free(sdp);
+        call_save(c, k, 0);
         break;
     }
     case JINGLE_TRANSPORT_INFO: {
