@@ -26,6 +26,8 @@
 //     browser logs in again with the same resource and its bye still ends
 //     the StanzaJS session
 //   8 Firefox ESR (puppeteer-core, WebDriver BiDi) on Epode calls StanzaJS
+//   9 ICE restart (XEP-0176) mid-call, once from each side: the new
+//     credentials reach the other side and the selected pair uses them
 //
 //   node run.mjs --server S --work DIR --epode BIN --config FILE --base URL
 //                --xmpp-ws URL --users JID:PASS,... --jingle JID:PASS [--only 1,4]
@@ -561,6 +563,69 @@ if (want(8)) {
       await stanzaEnded(j, sid, 'success');
     }],
     ['every message Firefox sent was answered result', () => allAcked(e, sid)],
+  ]);
+}
+
+// The browser's selected candidate pair runs on its new ICE credentials
+// (local ufrag of the pair = the local description's), and media flows.
+async function restarted(e, esid, j, jsid) {
+  await waitIn(e, async (s) => {
+    const [st, i] = [await window.E.stats(s), window.E.info(s)];
+    return (st.pairUfrag === i.localUfrag && i.connectionState === 'connected') || `pair ufrag ${st.pairUfrag}, local ${i.localUfrag}, ${i.connectionState}`;
+  }, esid, 'the selected pair on the new ufrag', 15000);
+  return mediaFlows(e, esid, j, jsid);
+}
+
+// 9: ICE restarts (XEP-0176) both ways: the browser restarts in a call
+// it made, StanzaJS (which restarts only as initiator) in a call it made.
+{
+  let e; let j; let sid; let sid2; let bobFull; let aliceFull; let before;
+  await scenario(9, 'ICE restart both ways', [
+    ['StanzaJS logs in; the browser logs in', async () => {
+      ({j, jid: bobFull} = await jingleLogin('s9'));
+      ({e, jid: aliceFull} = await epodeLogin(9, ['websocket']));
+    }],
+    ['call from the browser set up', async () => {
+      sid = await ev(e, ([p]) => window.E.call(p), [bobFull]);
+      await waitIn(j, (s) => !!(window.J.info(s) && window.J.info(s).accepted) || 'not yet', sid, 'StanzaJS accepted');
+      return connected(e, sid, j, sid);
+    }, 40000],
+    ['the browser restarts ICE: its re-offer is answered result and the answer brings StanzaJS\'s new ufrag', async () => {
+      before = {b: await ev(e, (s) => window.E.info(s), sid), j: await ev(j, (s) => window.J.ufrags(s), sid)};
+      const r = await ev(e, (s) => window.E.restartIce(s), sid);
+      if (!r.ok) throw new Error(`re-offer: ${r.error}`);
+      await waitIn(e, ([s, old]) => { const i = window.E.info(s); return i.remoteUfrag !== old || `remote ufrag still ${i.remoteUfrag}`; }, [sid, before.b.remoteUfrag], 'new remote ufrag in the browser');
+      await waitIn(j, ([s, old]) => { const u = window.J.ufrags(s); return (u.remote !== old && u.local !== null) || JSON.stringify(u); }, [sid, before.j.remote], 'StanzaJS took the new ufrag');
+      const after = await ev(j, (s) => window.J.ufrags(s), sid);
+      return `StanzaJS ufrag ${before.j.local} -> ${after.local}, browser ${before.j.remote} -> ${after.remote}`;
+    }],
+    ['after the restart: the selected pair uses the new credentials, media flows both ways', () => restarted(e, sid, j, sid)],
+    ['the browser hangs up', async () => {
+      const r = await ev(e, (s) => window.E.hangup(s), sid);
+      if (!r.ok) throw new Error(`bye: ${r.error}`);
+      await stanzaEnded(j, sid, 'success');
+      return allAcked(e, sid);
+    }],
+    ['call from StanzaJS set up', async () => {
+      sid2 = await ev(j, ([p]) => window.J.call(p), [aliceFull]);
+      await waitIn(e, (s) => !!window.E.info(s) || 'no call', sid2, 'browser got the call');
+      return connected(e, sid2, j, sid2);
+    }, 40000],
+    ['StanzaJS restarts ICE: the browser gets a re-offer and its answer brings the browser\'s new ufrag back', async () => {
+      before = {b: await ev(e, (s) => window.E.info(s), sid2), j: await ev(j, (s) => window.J.ufrags(s), sid2)};
+      await ev(j, (s) => window.J.restartIce(s), sid2);
+      await waitIn(e, (s) => window.E.info(s).reoffers > 0 || 'no re-offer', sid2, 'browser got a re-offer');
+      await waitIn(j, ([s, old]) => { const u = window.J.ufrags(s); return (u.remote !== old && !u.restarting) || JSON.stringify(u); }, [sid2, before.j.remote], 'StanzaJS got the browser\'s new ufrag');
+      const after = await ev(j, (s) => window.J.ufrags(s), sid2);
+      return `StanzaJS ufrag ${before.j.local} -> ${after.local}, browser ${before.j.remote} -> ${after.remote}`;
+    }],
+    ['after the restart: the selected pair uses the new credentials, media flows both ways', () => restarted(e, sid2, j, sid2)],
+    ['the browser hangs up', async () => {
+      const r = await ev(e, (s) => window.E.hangup(s), sid2);
+      if (!r.ok) throw new Error(`bye: ${r.error}`);
+      await stanzaEnded(j, sid2, 'success');
+      return allAcked(e, sid2, ['accept']);
+    }],
   ]);
 }
 

@@ -118,6 +118,14 @@ function onIncoming(channel, first) {
 }
 
 async function answer(c) {
+  if (c.pc) {
+    // A re-offer during the call (the peer's ICE restart): same connection.
+    c.reoffers = (c.reoffers || 0) + 1;
+    await c.pc.setRemoteDescription(c.offer);
+    await c.pc.setLocalDescription();
+    await send(c, {desc: c.pc.localDescription});
+    return;
+  }
   if (E.autoAnswer.sendAccept) await send(c, {accept: {}});
   const pc = newPeerConnection(c);
   const kinds = ['audio', 'video'].filter((k) => new RegExp(`^m=${k} `, 'm').test(c.offer.sdp));
@@ -172,7 +180,22 @@ E.hangupAfterRelogin = async (sid, login) => {
   return {login: r, bye: rec};
 };
 
+// ICE restart from this side: a re-offer with new credentials.
+E.restartIce = async (sid) => {
+  const c = E.calls.get(sid);
+  c.pc.restartIce();
+  await c.pc.setLocalDescription();
+  return send(c, {desc: c.pc.localDescription});
+};
+
 E.send = (sid, text) => E.calls.get(sid).dc.send(text);
+
+// The ICE ufrag of a description; null once closed (Firefox throws on
+// reading the descriptions of a closed connection).
+function ufrag(pc, which) {
+  if (!pc || pc.signalingState === 'closed' || !pc[which]) return null;
+  return (pc[which].sdp.match(/a=ice-ufrag:(\S+)/) || [])[1] || null;
+}
 
 E.info = (sid) => {
   const c = E.calls.get(sid);
@@ -180,7 +203,10 @@ E.info = (sid) => {
   return {
     sid: c.sid, peer: c.channel.peer, role: c.role, connectedMs: c.connectedMs, sent: c.sent, received: c.received,
     ended: c.ended, error: c.error, dcMessages: c.dcMessages, dcState: c.dc ? c.dc.readyState : null,
-    tracks: c.tracks, connectionState: c.pc ? c.pc.connectionState : null, offerSdp: c.offer ? c.offer.sdp : null,
+    tracks: c.tracks, reoffers: c.reoffers || 0,
+    localUfrag: ufrag(c.pc, 'localDescription'),
+    remoteUfrag: ufrag(c.pc, 'remoteDescription'),
+    connectionState: c.pc ? c.pc.connectionState : null, offerSdp: c.offer ? c.offer.sdp : null,
   };
 };
 E.sids = () => Array.from(E.calls.keys());

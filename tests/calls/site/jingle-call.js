@@ -145,6 +145,15 @@
     rec.ended = {reason, at: Math.round(performance.now() - t0), local: true};
   };
 
+  // StanzaJS restarts ICE only as the initiator (a transport-info with new
+  // credentials, XEP-0176).
+  J.restartIce = (sid) => J.calls.get(sid).session.restartIce();
+  const ufrag = (d) => (d ? (d.sdp.match(/a=ice-ufrag:(\S+)/) || [])[1] : null);
+  J.ufrags = (sid) => {
+    const pc = J.calls.get(sid).session.pc;
+    return {local: ufrag(pc.localDescription), remote: ufrag(pc.remoteDescription), restarting: J.calls.get(sid).session.restartingIce};
+  };
+
   J.send = (sid, text) => J.calls.get(sid).dc.send(text);
 
   // What the runner checks, without the live objects.
