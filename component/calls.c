@@ -49,6 +49,8 @@ struct call {
     int remote_desc_sent;
     int proceeded;          /* the peer proceeded before the browser's offer */
     int sdp_dirty;          /* local_sdp changed since it was stored */
+    int dirty;              /* to be written by calls_flush */
+    int unstored;           /* never written yet: the next write inserts */
     char **added;           /* mids of the contents being added */
     unsigned nadded;
     UT_hash_handle hh;
@@ -57,6 +59,9 @@ struct call {
 struct calls {
     struct calls_opts o;
     struct call *calls;
+    char **gone;            /* sids to delete at the next flush */
+    size_t ngone;
+    unsigned long dirty;    /* calls with dirty set */
     unsigned long next_id;
     struct calls_stats stats;
 };
@@ -86,14 +91,38 @@ static void call_free(struct call *k)
 static void call_drop(struct calls *c, struct call *k)
 {
     HASH_DEL(c->calls, k);
-    store_jingle_session_delete(c->o.store, k->sid);
+    if (!k->unstored) {
+        char **n = realloc(c->gone, (c->ngone + 1) * sizeof(*n));
+        if (n) {
+            c->gone = n;
+            if ((n[c->ngone] = strdup(k->sid)))
+                c->ngone++;
+        }
+    }
+    if (k->dirty)
+        c->dirty--;
     c->stats.active--;
     call_free(k);
 }
 
-/* Records the call (new or changed) in the store. */
+/* The store's writes wait for calls_flush (every 100 ms): with
+ * synchronous=FULL each is an fsync, which is not to sit between a
+ * translated message and its recipient. */
 static void call_save(struct calls *c, struct call *k, int fresh)
 {
+    if (fresh)
+        k->unstored = 1;
+    if (!k->dirty)
+        c->dirty++;
+    k->dirty = 1;
+}
+
+/* Writes the call (new or changed) to the store. */
+static void call_write(struct calls *c, struct call *k)
+{
+    int fresh = k->unstored;
+    k->unstored = 0;
+    k->dirty = 0;
     /* the description is written again only when it changed: most saves
      * are a state change */
     char *text = k->local_sdp && (fresh || k->sdp_dirty) ? sdp_session_to_text(k->local_sdp, NULL) : NULL;
@@ -125,6 +154,9 @@ static void call_save(struct calls *c, struct call *k, int fresh)
  * store. Parties are updated too (a bare JID became full). */
 static struct call *call_load(struct calls *c, const char *sid)
 {
+    for (size_t i = 0; i < c->ngone; i++)
+        if (strcmp(c->gone[i], sid) == 0)
+            return NULL; /* ended, its deletion not written yet */
     struct store_jingle_session *s = NULL;
     if (store_jingle_session_get(c->o.store, sid, &s) != 0)
         return NULL;
@@ -1227,6 +1259,7 @@ void calls_free(struct calls *c)
 {
     if (!c)
         return;
+    calls_flush(c);
     struct call *k, *tmp;
     HASH_ITER(hh, c->calls, k, tmp)
     {
@@ -1234,6 +1267,28 @@ void calls_free(struct calls *c)
         call_free(k);
     }
     free(c);
+}
+
+void calls_flush(struct calls *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->ngone; i++) {
+        store_jingle_session_delete(c->o.store, c->gone[i]);
+        free(c->gone[i]);
+    }
+    free(c->gone);
+    c->gone = NULL;
+    c->ngone = 0;
+    if (!c->dirty)
+        return;
+    struct call *k, *tmp;
+    HASH_ITER(hh, c->calls, k, tmp)
+    {
+        if (k->dirty)
+            call_write(c, k);
+    }
+    c->dirty = 0;
 }
 
 void calls_get_stats(const struct calls *c, struct calls_stats *out)

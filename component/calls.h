@@ -58,6 +58,10 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq);
  * call signaling. */
 int calls_from_remote(struct calls *c, xmpp_stanza_t *st);
 
+/* Writes what changed to the store (calls started, changed, ended). The
+ * daemon calls it every 100 ms and at the end; calls_free does too. */
+void calls_flush(struct calls *c);
+
 struct calls_stats {
     unsigned long active;           /* calls in memory now */
     unsigned long started_total;

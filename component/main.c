@@ -142,6 +142,7 @@ static void on_tick(uv_timer_t *t)
 {
     struct daemon *d = t->data;
     c2s_tick(d->c2s);
+    calls_flush(d->calls);
 }
 
 static void on_stanza(struct link *l, xmpp_stanza_t *st, void *ud)
