@@ -878,8 +878,11 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
             rc = candidate_out(c, k, cand, err, sizeof(err));
         }
     } else if (accept) {
-        if (k->browser_initiator || k->state != C_PROPOSED) {
+        if (k->browser_initiator) {
             snprintf(err, sizeof(err), "accept answers a ring");
+        } else if (k->state != C_PROPOSED) {
+            /* a Jingle call rung without XEP-0353: taking it is the
+             * session-accept, which the browser's answer makes */
         } else {
             free(k->local);
             k->local = strdup(from);
@@ -1273,6 +1276,9 @@ void calls_flush(struct calls *c)
 {
     if (!c)
         return;
+    if (!c->ngone && !c->dirty)
+        return;
+    int batch = store_batch_begin(c->o.store) == 0;
     for (size_t i = 0; i < c->ngone; i++) {
         store_jingle_session_delete(c->o.store, c->gone[i]);
         free(c->gone[i]);
@@ -1280,8 +1286,7 @@ void calls_flush(struct calls *c)
     free(c->gone);
     c->gone = NULL;
     c->ngone = 0;
-    if (!c->dirty)
-        return;
+    /* one transaction, one fsync, however many calls changed */
     struct call *k, *tmp;
     HASH_ITER(hh, c->calls, k, tmp)
     {
@@ -1289,6 +1294,8 @@ void calls_flush(struct calls *c)
             call_write(c, k);
     }
     c->dirty = 0;
+    if (batch && store_batch_end(c->o.store))
+        log_warn("calls", "calls not recorded: %s", store_errmsg(c->o.store));
 }
 
 void calls_get_stats(const struct calls *c, struct calls_stats *out)

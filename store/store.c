@@ -1874,3 +1874,23 @@ int store_jingle_session_delete(struct store *st, const char *sid)
     snprintf(msg, sizeof(msg), "no session %s", sid);
     return delete_by(st, S_JINGLE_DELETE, sid, NULL, "delete session", msg);
 }
+
+/* ---- Batches ---------------------------------------------------------------- */
+
+int store_batch_begin(struct store *st)
+{
+    clear_err(st);
+    if (!sqlite3_get_autocommit(st->db))
+        return fail(st, STORE_EINVAL, "a transaction is already open");
+    return tx_begin(st);
+}
+
+int store_batch_end(struct store *st)
+{
+    if (sqlite3_get_autocommit(st->db))
+        return 0; /* a failed write inside rolled it back already */
+    int rc = tx_commit(st);
+    if (rc)
+        tx_rollback(st);
+    return rc;
+}

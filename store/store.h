@@ -120,6 +120,16 @@ int store_schema_version(struct store *st);
 int store_jid_normalize(const char *jid, int allow_resource, int need_local,
                         char *out, size_t size);
 
+/* Several writes in one transaction, so that they cost one fsync instead
+ * of one each: store_batch_begin(), then only the single-statement writers
+ * (store_jingle_session_put/update/delete, store_presence_set/clear),
+ * then store_batch_end(), which commits. A writer that fails inside may
+ * roll the whole batch back: its error says so, and store_batch_end()
+ * then returns 0 with nothing written. Returns 0, STORE_EINVAL (a batch is
+ * already open), STORE_EBUSY or a database error. */
+int store_batch_begin(struct store *st);
+int store_batch_end(struct store *st);
+
 /* ---- SCRAM credentials -------------------------------------------------- */
 
 enum store_scram_mech {

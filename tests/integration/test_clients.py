@@ -558,6 +558,9 @@ def t_calls():
     _, offmsg = json_in(dave, "offer")
     check("calls: an incoming session-initiate rings the browser, then gives it the offer",
           ringmsg.get("ring", {}).get("media") == ["audio"] and offmsg.get("desc", {}).get("type") == "offer", (ringmsg, offmsg))
+    el = send_json(dave, bob_full, {"sid": "call2", "accept": {}}, "d0")
+    check("calls: the browser may accept an incoming Jingle call before it answers", el.get("type") == "result",
+          ET.tostring(el).decode())
     ans = sdp_file("chromium-audio-answer.sdp")
     el = send_json(dave, bob_full, {"sid": "call2", "desc": {"type": "answer", "sdp": ans}}, "d1")
     acc = bob_jingle(bob, "session-accept")

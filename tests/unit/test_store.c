@@ -968,6 +968,49 @@ static void test_strerror(void)
     CHECK_STR(store_strerror(-99), "unknown error");
 }
 
+static void test_batch(void)
+{
+    struct store *st = open_new("batch.db");
+    if (!st)
+        return;
+    struct store_jingle_session s = {
+        .sid = "b1", .initiator = "a@x.lit/r", .responder = "b@y.lit/r",
+        .role = STORE_JINGLE_INITIATOR, .state = STORE_JINGLE_PENDING, .contents = "x",
+    };
+    CHECK_INT(store_batch_begin(st), 0);
+    CHECK_INT(store_batch_begin(st), STORE_EINVAL); /* no nesting */
+    CHECK_INT(store_jingle_session_put(st, &s), 0);
+    s.sid = "b2";
+    CHECK_INT(store_jingle_session_put(st, &s), 0);
+    /* a failing write inside does not undo the others */
+    CHECK_INT(store_jingle_session_put(st, &s), STORE_EEXISTS);
+    CHECK_INT(store_jingle_session_update(st, "b1", STORE_JINGLE_ACTIVE, NULL), 0);
+    CHECK_INT(store_jingle_session_delete(st, "nope"), STORE_ENOTFOUND);
+    /* another connection sees nothing before the end */
+    char path[600];
+    snprintf(path, sizeof(path), "%s/batch.db", tmpdir);
+    struct store_error err;
+    struct store_opts o = {.busy_timeout_ms = -1, .skip_check = 1};
+    struct store *other = store_open_ex(path, &o, &err);
+    CHECK(other != NULL);
+    struct store_jingle_session *got = NULL;
+    if (other)
+        CHECK_INT(store_jingle_session_get(other, "b1", &got), STORE_ENOTFOUND);
+    CHECK_INT(store_batch_end(st), 0);
+    if (other) {
+        CHECK_INT(store_jingle_session_get(other, "b1", &got), 0);
+        if (got)
+            CHECK_INT(got->state, STORE_JINGLE_ACTIVE);
+        store_jingle_session_free(got);
+        got = NULL;
+        CHECK_INT(store_jingle_session_get(other, "b2", &got), 0);
+        store_jingle_session_free(got);
+        store_free(other);
+    }
+    CHECK_INT(store_batch_end(st), 0); /* nothing open: nothing to do */
+    store_free(st);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc, (void)argv;
@@ -985,6 +1028,7 @@ int main(int argc, char **argv)
     test_roster();
     test_presence();
     test_sessions();
+    test_batch();
     test_wrong_path();
     test_corrupt();
     test_schema_refused();
