@@ -336,7 +336,7 @@ static enum kind start_content(struct jingle_reader *r, const struct jingle_attr
 static enum kind start_payload(struct jingle_reader *r, const struct jingle_attrs *attrs)
 {
     struct sdp_media *m = r->m;
-    int64_t id, clock, channels, ptime, maxptime;
+    int64_t id = 0, clock = 0, channels, ptime, maxptime;
     if (!get(attrs, "id")) {
         rfail(r, "<payload-type/> without the required 'id' attribute");
         return K_SKIP;
@@ -424,7 +424,7 @@ static enum kind start_rtcp_fb(struct jingle_reader *r, const char *name, const 
 
 static enum kind start_hdrext(struct jingle_reader *r, const struct jingle_attrs *attrs)
 {
-    int64_t id;
+    int64_t id = 0;
     const char *uri;
     if (!get(attrs, "id")) {
         rfail(r, "<rtp-hdrext/> without the required 'id' attribute");
@@ -466,7 +466,7 @@ static enum kind start_hdrext(struct jingle_reader *r, const struct jingle_attrs
 
 static enum kind start_source(struct jingle_reader *r, const struct jingle_attrs *attrs)
 {
-    int64_t ssrc;
+    int64_t ssrc = 0;
     if (!get(attrs, "ssrc")) {
         rfail(r, "<source/> without the required 'ssrc' attribute");
         return K_SKIP;
@@ -839,7 +839,7 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
                 return start_ice_transport(r, attrs);
             }
             if ((nsc == NS_WEBRTC_DC)) {
-                int64_t port, mms;
+                int64_t port = 0, mms = 0;
                 if (num_attr(r, attrs, "sctp-port", "transport", 65535, -1, &port) ||
                     num_attr(r, attrs, "max-message-size", "transport", INT64_MAX, -1, &mms))
                     return K_SKIP;
@@ -1002,7 +1002,7 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
         return K_SKIP;
     case K_SSRC_GROUP:
         if ((nsc == NS_SSMA) && strcmp(name, "source") == 0) {
-            int64_t ssrc;
+            int64_t ssrc = 0;
             if (!get(attrs, "ssrc")) {
                 rfail(r, "<ssrc-group><source/> without the required 'ssrc' attribute");
                 return K_SKIP;
@@ -1058,7 +1058,7 @@ static enum kind start_element(struct jingle_reader *r, enum kind parent,
             return K_FINGERPRINT;
         }
         if ((nsc == NS_DTLS_SCTP) && strcmp(name, "sctpmap") == 0) {
-            int64_t number;
+            int64_t number = 0;
             if (num_attr(r, attrs, "number", "sctpmap", 65535, 5000, &number))
                 return K_SKIP;
             r->c_sctp_number = (int)number;
