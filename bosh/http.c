@@ -671,6 +671,10 @@ static int bosh_body_done(struct http_server *h, struct lws *wsi, struct http_co
     /* a held request may wait up to `wait` seconds: lws' own timers are
      * for idle connections, not for this one */
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    /* the request's headers are read: give their table (4 kB) back to
+     * lws' pool now rather than when the held request is answered, so an
+     * idle BOSH session holds no header table (bench/sessions) */
+    lws_http_headers_detach(wsi);
     hc->at_bosh = 1;
     bosh_request(h->bosh, wsi, body ? body : "", len, &peer, uv_now(h->loop));
     free(body);
