@@ -629,6 +629,40 @@ async function restarted(e, esid, j, jsid) {
   ]);
 }
 
+// 10: StanzaJS calls the browser's bare JID with XEP-0353 (the page sends
+// the propose, StanzaJS the Jingle): ring, accept -> proceed, then the
+// session-initiate with the propose's sid.
+{
+  let e; let j; let sid; let aliceFull; let aliceBare;
+  await scenario(10, 'StanzaJS calls the browser bare JID (XEP-0353)', [
+    ['StanzaJS logs in; the browser logs in to Epode', async () => {
+      ({j} = await jingleLogin('s10'));
+      const b = await epodeLogin(10, ['websocket']);
+      e = b.e;
+      aliceFull = b.jid;
+      aliceBare = aliceFull.split('/')[0];
+      return aliceFull;
+    }],
+    ['propose to the bare JID rings the browser; its accept is the proceed; the offer follows', async () => {
+      const r = await ev(j, ([p]) => window.J.propose(p), [aliceBare]);
+      sid = r.sid;
+      if (r.device !== aliceFull) throw new Error(`proceed came from ${r.device}, not ${aliceFull}`);
+      await waitIn(e, (s) => { const i = window.E.info(s); return !!i && i.received.some((m) => m.kind === 'desc') || (i ? JSON.stringify(i.received.map((m) => m.kind)) : 'no call'); }, sid, 'browser got the offer');
+      const i = await ev(e, (s) => window.E.info(s), sid);
+      const kinds = i.received.map((m) => m.kind);
+      if (kinds[0] !== 'ring' || kinds.filter((k) => k === 'ring').length !== 1 || kinds.indexOf('desc') < 0)
+        throw new Error(`received ${kinds.join(', ')}`);
+      return `received: ${kinds.slice(0, 3).join(', ')}${kinds.length > 3 ? ', ...' : ''}`;
+    }],
+    ['the browser answers; both peer connections connect', () => connected(e, sid, j, sid), 40000],
+    ['audio and video bytes grow both ways on both sides', () => mediaFlows(e, sid, j, sid)],
+    ['StanzaJS hangs up; the browser gets bye', async () => {
+      await ev(j, (s) => window.J.hangup(s), sid);
+      await waitIn(e, (s) => { const i = window.E.info(s); return !!(i && i.ended && i.ended.by === 'peer' && i.ended.kind === 'bye') || JSON.stringify(i && i.ended); }, sid, 'browser got bye');
+    }],
+  ]);
+}
+
 await closeAll();
 if (firefox) await firefox.close().catch(() => {});
 await chromium.close();

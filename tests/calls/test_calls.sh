@@ -12,7 +12,7 @@
 # no address it would use: scenario 8 never connected).
 #
 # Usage: test_calls.sh EPODE EPODECTL ejabberd|prosody [SCENARIO...]
-# SCENARIO: 1 to 9 (default: all). Needs root (unshare -n), node with
+# SCENARIO: 1 to 10 (default: all). Needs root (unshare -n), node with
 # playwright-core, puppeteer-core, esbuild and stanza (npm ci),
 # /usr/bin/chromium, /usr/bin/firefox-esr, and the server. KEEP_WORK=1
 # keeps the logs when all pass (a failure keeps them anyway).
@@ -89,14 +89,14 @@ fi
 ok "$server started in the namespace in $((SECONDS - t0)) s (c2s $C2S_PORT, component $COMPONENT_PORT, http $HTTP_PORT$WS_PATH)"
 
 users=""
-for n in 1 2 3 4 5 6 7 8 9; do
+for n in 1 2 3 4 5 6 7 8 9 10; do
   if ! "$epodectl" --db "$work/epode.db" useradd "alice$n@$COMPONENT_DOMAIN" "alice${n}pass" >"$work/useradd.log" 2>&1; then
     ko "epodectl useradd alice$n: $(cat "$work/useradd.log")"
     finish
   fi
   users+="${users:+,}alice$n@$COMPONENT_DOMAIN:alice${n}pass"
 done
-ok "hosted users alice1..alice9@$COMPONENT_DOMAIN created with epodectl"
+ok "hosted users alice1..alice10@$COMPONENT_DOMAIN created with epodectl"
 
 mkdir -p "$work/site"
 cat >"$work/epode.conf" <<EOF

@@ -106,8 +106,15 @@ async function onSignal(c, {desc, candidate, ring, accept, reject, bye}) {
   } else if (candidate !== undefined) {
     if (c.pc && c.pc.remoteDescription) await c.pc.addIceCandidate(candidate === null ? undefined : candidate);
     else c.candidates.push(candidate);
-  } else if (ring || accept) {
-    // ring: an incoming call; the offer follows. accept: the callee took it.
+  } else if (ring) {
+    // an incoming call: take it at once, as web/demo.js does when the user
+    // clicks accept. For an XEP-0353 call the offer only comes after this.
+    if (E.autoAnswer.sendAccept && !c.acceptSent) {
+      c.acceptSent = true;
+      await send(c, {accept: {}});
+    }
+  } else if (accept) {
+    // the callee took the call
   }
 }
 
@@ -126,7 +133,10 @@ async function answer(c) {
     await send(c, {desc: c.pc.localDescription});
     return;
   }
-  if (E.autoAnswer.sendAccept) await send(c, {accept: {}});
+  if (E.autoAnswer.sendAccept && !c.acceptSent) {
+    c.acceptSent = true;
+    await send(c, {accept: {}});
+  }
   const pc = newPeerConnection(c);
   const kinds = ['audio', 'video'].filter((k) => new RegExp(`^m=${k} `, 'm').test(c.offer.sdp));
   if (kinds.length) {

@@ -16,6 +16,7 @@
     autoAccept: true,
     jmi: false,         // answer XEP-0353 propose with proceed (the page, not StanzaJS)
     proposes: [],
+    proceeds: {},       // sid -> resolve(full JID) for the page's own propose
   };
   window.J = J;
   const t0 = performance.now();
@@ -111,6 +112,10 @@
       if (level === 'error') console.log(`jingle error: ${msg} ${args.map((a) => String(a && a.message || JSON.stringify(a))).join(' ')}`);
     });
     client.on('message', (m) => {
+      if (m.jmiProceed && J.proceeds[m.jmiProceed.id]) {
+        note(`proceed ${m.jmiProceed.id} from ${m.from}`);
+        J.proceeds[m.jmiProceed.id](m.from);
+      }
       if (m.jmiPropose) {
         J.proposes.push({from: m.from, id: m.jmiPropose.id});
         note(`propose ${m.jmiPropose.id} from ${m.from}`);
@@ -136,6 +141,23 @@
     await s.start();
     note(`${s.sid}: session-initiate sent to ${peer}`);
     return s.sid;
+  };
+
+  // XEP-0353 as a caller, which StanzaJS lacks: the page sends propose to
+  // a bare JID, and the first device to proceed gets StanzaJS's
+  // session-initiate with the same sid.
+  J.propose = async (bare, {media = ['audio', 'video']} = {}) => {
+    const sid = `jmi${Math.random().toString(36).slice(2, 12)}`;
+    const proceeded = new Promise((resolve) => { J.proceeds[sid] = resolve; });
+    J.client.sendMessage({to: bare, type: 'chat', jmiPropose: {id: sid}});
+    note(`propose ${sid} sent to ${bare}`);
+    const device = await proceeded;
+    const stream = await M.stream(media);
+    const s = J.client.jingle.createMediaSession(device, sid, stream);
+    track(s, 'initiator');
+    await s.start();
+    note(`${s.sid}: session-initiate sent to ${device} after proceed`);
+    return {sid: s.sid, device};
   };
 
   J.hangup = (sid, reason = 'success') => {
