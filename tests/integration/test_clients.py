@@ -531,6 +531,10 @@ def t_calls():
     check("calls: another hosted user's bye gets item-not-found + unknown-session",
           W.stanza_error(el) == ("cancel", "item-not-found")
           and el.find(".//{urn:xmpp:jingle:errors:1}unknown-session") is not None, ET.tostring(el).decode())
+    el = send_json(carol, bob_full, {"sid": "call1", "candidate": cand}, "c3b")
+    check("calls: another hosted user's candidate gets item-not-found + unknown-session",
+          W.stanza_error(el) == ("cancel", "item-not-found")
+          and el.find(".//{urn:xmpp:jingle:errors:1}unknown-session") is not None, ET.tostring(el).decode())
     carol.close()
     intruder = Session("alice@localhost", "alicepass", server=(c2s_host, int(c2s_port)), timeout=10)
     try:
@@ -539,6 +543,16 @@ def t_calls():
         ok("calls: a remote third party's session-terminate gets item-not-found")
     except Exception as e:
         ko("calls: a remote third party's session-terminate: %s" % e)
+    try:
+        intruder.iq_error("<iq type='set' to='%s'><jingle xmlns='%s' action='transport-info' sid='call1' "
+                          "initiator='%s'><content creator='initiator' name='0'><transport "
+                          "xmlns='urn:xmpp:jingle:transports:ice-udp:1' ufrag='x' pwd='yyyyyyyyyyyyyyyyyyyyyy'>"
+                          "<candidate component='1' foundation='9' generation='0' id='evil' ip='192.0.2.9' "
+                          "network='0' port='9' priority='1' protocol='udp' type='host'/></transport></content>"
+                          "</jingle></iq>" % (alice.jid, NS_JINGLE, alice.jid), "item-not-found")
+        ok("calls: a remote third party's candidate gets item-not-found")
+    except Exception as e:
+        ko("calls: a remote third party's candidate: %s" % e)
     intruder.close()
     with open(CALL_STATE, "w") as f:
         json.dump({"alice": alice.jid, "bob": bob_full}, f)
