@@ -20,7 +20,8 @@
 # WebRTC ignores loopback, so everything (Prosody, Epode, Chromium) runs in
 # a network namespace with a veth pair (tests/browser/README.md, LAB.md).
 #
-# Usage: test_calls_demo.sh EPODE_BINARY EPODECTL [SCREENSHOT.png]
+# Usage: [EPODE_TEST_SERVER=ejabberd] test_calls_demo.sh EPODE_BINARY EPODECTL [SCREENSHOT.png]
+# The XMPP server is Prosody unless EPODE_TEST_SERVER says ejabberd.
 # With SCREENSHOT, a picture of the callee's page mid-call is written there
 # (docs/demo.png is made this way). Needs root (unshare -n), node with
 # playwright-core (npm ci), /usr/bin/chromium, prosody. KEEP_WORK=1 keeps
@@ -28,6 +29,8 @@
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+server=${EPODE_TEST_SERVER:-prosody}
+case $server in prosody | ejabberd) ;; *) echo "EPODE_TEST_SERVER must be prosody or ejabberd" >&2; exit 2 ;; esac
 repo=$(cd "$here/../.." && pwd)
 
 if [ $# -lt 2 ]; then
@@ -62,7 +65,7 @@ work=$(mktemp -d)
 epode_pid=
 cleanup() {
   if [ -n "$epode_pid" ]; then kill -9 "$epode_pid" 2>/dev/null; wait "$epode_pid" 2>/dev/null; fi
-  "$repo/tests/servers/prosody.sh" stop "$work/server" >/dev/null 2>&1
+  "$repo/tests/servers/$server.sh" stop "$work/server" >/dev/null 2>&1
   if [ "$fail" -ne 0 ] || [ -n "${KEEP_WORK:-}" ]; then
     echo "# logs kept in $work (epode.log, logs/alice.log, logs/bob.log, run.out)"
   else
@@ -71,7 +74,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for need in node /usr/bin/chromium prosody; do
+for need in node /usr/bin/chromium "$([ "$server" = prosody ] && echo prosody || echo ejabberdctl)"; do
   command -v "$need" >/dev/null || { ko "$need is needed"; finish; }
 done
 [ -d "$repo/node_modules/playwright-core" ] || { ko "node module playwright-core missing (npm ci in $repo)"; finish; }
@@ -81,14 +84,15 @@ for f in index.html epode.js demo.js demo.css vendor/strophe.umd.min.js; do
 done
 
 export PROSODY_C2S_PORT=47222 PROSODY_COMPONENT_PORT=47275 PROSODY_HTTP_PORT=47280
+export EJABBERD_C2S_PORT=47222 EJABBERD_COMPONENT_PORT=47275 EJABBERD_HTTP_PORT=47280 EJABBERD_DIST_PORT=47279
 export XMPP_USERS="carol:carolpass" ANON_DOMAIN=none
 epode_port=47290
-if ! "$repo/tests/servers/prosody.sh" start "$work/server" >"$work/server-start.log" 2>&1; then
-  ko "prosody starts: $(tail -5 "$work/server-start.log")"
+if ! "$repo/tests/servers/$server.sh" start "$work/server" >"$work/server-start.log" 2>&1; then
+  ko "$server starts: $(tail -5 "$work/server-start.log")"
   finish
 fi
 . "$work/server/instance.env"
-ok "prosody started in the namespace (component port $COMPONENT_PORT)"
+ok "$server started in the namespace (component port $COMPONENT_PORT)"
 
 for u in alice:alicepass bob:bobpass; do
   if ! "$epodectl" --db "$work/epode.db" useradd "${u%%:*}@$COMPONENT_DOMAIN" "${u#*:}" >"$work/useradd.log" 2>&1; then
@@ -124,7 +128,7 @@ epode_pid=$!
 deadline=$((SECONDS + 15))
 until grep -q "link: connected" "$work/epode.log"; do
   if ! kill -0 "$epode_pid" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
-    ko "epode connects to prosody: $(tail -5 "$work/epode.log")"
+    ko "epode connects to $server: $(tail -5 "$work/epode.log")"
     finish
   fi
   sleep 0.1
