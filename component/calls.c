@@ -33,6 +33,7 @@ enum cstate {
                        answer to the offer made of it */
     C_ADD_OUT,      /* content-add sent for the browser's new media */
     C_ADD_IN,       /* the peer's content-add offered to the browser */
+    C_MODIFY_IN,    /* the peer's content-modify offered to the browser */
 };
 
 struct call {
@@ -643,6 +644,42 @@ static struct sdp_session *combine(const struct sdp_session *base, const char *e
     return out;
 }
 
+/* ---- content-modify (XEP-0166 7.2.9): a media's direction changed ---- */
+
+/* The media present in both whose direction differs: remembered in
+ * k->added (the list of contents one Jingle action is about). */
+static unsigned find_modified(struct call *k, const struct sdp_session *older, const struct sdp_session *newer)
+{
+    clear_added(k);
+    for (const struct sdp_media *m = newer->media; m; m = m->next) {
+        const struct sdp_media *o = m->mid ? sdp_media_by_mid(older, m->mid) : NULL;
+        if (!o || sdp_media_direction(older, o) == sdp_media_direction(newer, m))
+            continue;
+        char **n = realloc(k->added, (k->nadded + 1) * sizeof(*n));
+        if (!n)
+            break;
+        k->added = n;
+        if ((n[k->nadded] = strdup(m->mid)))
+            k->nadded++;
+    }
+    return k->nadded;
+}
+
+/* What an answerer says to a direction offered. */
+static enum sdp_direction answer_direction(enum sdp_direction offered)
+{
+    switch (offered) {
+    case SDP_DIR_SENDONLY:
+        return SDP_DIR_RECVONLY;
+    case SDP_DIR_RECVONLY:
+        return SDP_DIR_SENDONLY;
+    case SDP_DIR_INACTIVE:
+        return SDP_DIR_INACTIVE;
+    default:
+        return SDP_DIR_SENDRECV;
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* From the browser                                                    */
 
@@ -726,6 +763,7 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
         json_decref(msg);
         return;
     }
+    int answer_after = 0;
     struct call *k = call_find(c, sid);
     if (k && (!same_party(k->local, from) || !same_party(k->remote, to))) {
         answer(c, iq, 1, "cancel", "item-not-found", "unknown-session", "this call is not yours");
@@ -802,6 +840,37 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
                 call_save(c, k, 0);
                 log_info("calls", "sid=%s: the browser adds %u media", k->sid, k->nadded);
             }
+        } else if (streq(type, "offer") && k && k->state == C_ACTIVE && k->local_sdp && k->remote_sdp &&
+                   find_modified(k, k->local_sdp, s)) {
+            /* direction changes only (hold, mute): content-modify with the
+             * new senders; the browser's answer is made here, since Jingle
+             * has none for it */
+            struct sdp_session *mod = only_added(k, s);
+            if (!mod) {
+                sdp_session_free(s);
+                snprintf(err, sizeof(err), "the changed media sections cannot be written");
+            } else {
+                rc = jingle_out(c, k, mod, JINGLE_CONTENT_MODIFY, NULL, err, sizeof(err));
+                sdp_session_free(mod);
+                for (unsigned i = 0; i < k->nadded; i++) {
+                    struct sdp_media *nm = sdp_media_by_mid(s, k->added[i]);
+                    struct sdp_media *rm = sdp_media_by_mid(k->remote_sdp, k->added[i]);
+                    if (nm && rm)
+                        rm->direction = answer_direction(sdp_media_direction(s, nm));
+                }
+                sdp_session_free(k->local_sdp);
+                k->local_sdp = s;
+                k->sdp_dirty = 1;
+                clear_added(k);
+                call_save(c, k, 0);
+                answer_after = !rc; /* once the browser has its iq result */
+            }
+        } else if (streq(type, "answer") && k && k->state == C_MODIFY_IN) {
+            sdp_session_free(k->local_sdp);
+            k->local_sdp = s;
+            k->sdp_dirty = 1;
+            k->state = C_ACTIVE;
+            call_save(c, k, 0);
         } else if (streq(type, "answer") && k && k->state == C_ADD_IN) {
             struct sdp_session *add = only_added(k, s);
             if (!add) {
@@ -913,6 +982,8 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
         answer(c, iq, 1, "wait", "remote-server-timeout", NULL, "the XMPP server is unreachable");
     else
         answer(c, iq, 1, NULL, NULL, NULL, NULL);
+    if (answer_after && k)
+        send_desc(c, k, "answer", k->remote_sdp);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1150,6 +1221,27 @@ static int jingle_in(struct calls *c, xmpp_stanza_t *iq)
         candidates_in(c, k, j);
         break;
     }
+    case JINGLE_CONTENT_MODIFY: {
+        if (k->state != C_ACTIVE || !k->remote_sdp) {
+            answer(c, iq, 0, "cancel", "unexpected-request", "out-of-order", NULL);
+            break;
+        }
+        jingle_apply_senders(j, k->browser_initiator ? JINGLE_ROLE_RESPONDER : JINGLE_ROLE_INITIATOR);
+        int changed = 0;
+        for (const struct sdp_media *m = j->sdp->media; m; m = m->next) {
+            struct sdp_media *rm = m->mid ? sdp_media_by_mid(k->remote_sdp, m->mid) : NULL;
+            if (rm && sdp_media_direction(j->sdp, m) != sdp_media_direction(k->remote_sdp, rm)) {
+                rm->direction = sdp_media_direction(j->sdp, m);
+                changed = 1;
+            }
+        }
+        answer(c, iq, 0, NULL, NULL, NULL, NULL);
+        if (changed) {
+            k->state = C_MODIFY_IN;
+            send_desc(c, k, "offer", k->remote_sdp);
+        }
+        break;
+    }
     case JINGLE_CONTENT_REJECT:
         /* the browser's offer stays unanswered for those media: hang up is
          * the browser's call; say so in the log */
@@ -1236,6 +1328,15 @@ static int jmi_in(struct calls *c, xmpp_stanza_t *msg, xmpp_stanza_t *el)
 int calls_from_remote(struct calls *c, xmpp_stanza_t *st)
 {
     const char *name = xmpp_stanza_get_name(st);
+    const char *type = xmpp_stanza_get_type(st);
+    const char *id = xmpp_stanza_get_id(st);
+    if (streq(name, "iq") && (streq(type, "result") || streq(type, "error")) && id &&
+        strncmp(id, "epode-", 6) == 0) {
+        /* the answer to a Jingle iq Epode wrote: not the browser's */
+        if (streq(type, "error"))
+            log_info("calls", "%s refused Jingle iq %s", xmpp_stanza_get_from(st), id);
+        return 1;
+    }
     if (streq(name, "iq") && streq(xmpp_stanza_get_type(st), "set") &&
         xmpp_stanza_get_child_by_name_and_ns(st, "jingle", JINGLE_NS))
         return jingle_in(c, st);

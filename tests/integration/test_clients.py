@@ -698,6 +698,44 @@ def t_calls_ring():
     bob.close()
 
 
+def t_calls_modify():
+    """Hold: a direction change is content-modify, both ways."""
+    bob = Session(BOB, BOB_PW, server=(c2s_host, int(c2s_port)), timeout=10, answer_iq=(NS_JINGLE,))
+    bob_full = bob.client.xmpp.boundjid.full
+    dave = login_ws("dave", "davepass", resource="hold")
+    audio = sdp_file("chromium-audio-offer.sdp")
+    send_json(dave, bob_full, {"sid": "call5", "desc": {"type": "offer", "sdp": audio}}, "h1")
+    bob_jingle(bob, "session-initiate")
+    acc = translate(["sdp2jingle", "--action", "session-accept", "--sid", "call5", "--initiator", dave.jid,
+                     "--responder", bob_full, "--bare"], sdp_file("chromium-audio-answer.sdp"))
+    bob.iq("<iq type='set' to='%s'>%s</iq>" % (dave.jid, acc))
+    json_in(dave, "answer")
+    el = send_json(dave, bob_full, {"sid": "call5", "desc": {"type": "offer",
+                                                          "sdp": audio.replace("a=sendrecv", "a=sendonly")}}, "h2")
+    mod = bob_jingle(bob, "content-modify")
+    cs = mod.find("{%s}jingle" % NS_JINGLE).findall("{%s}content" % NS_JINGLE)
+    check("calls: a browser's hold (sendonly) becomes content-modify with senders initiator",
+          el.get("type") == "result" and [(c.get("name"), c.get("senders")) for c in cs] == [("0", "initiator")],
+          ET.tostring(mod).decode()[:300])
+    _, msg = json_in(dave, "hold answer")
+    d = msg.get("desc") or {}
+    check("calls: the browser gets its answer to the hold from Epode (recvonly)",
+          d.get("type") == "answer" and "a=recvonly" in d.get("sdp", ""), msg)
+    bob.iq("<iq type='set' to='%s'><jingle xmlns='%s' action='content-modify' sid='call5' initiator='%s'>"
+           "<content creator='initiator' name='0' senders='none'/></jingle></iq>" % (dave.jid, NS_JINGLE, dave.jid))
+    _, msg = json_in(dave, "peer modify offer")
+    d = msg.get("desc") or {}
+    check("calls: a peer's content-modify reaches the browser as an offer with the new direction",
+          d.get("type") == "offer" and "a=inactive" in d.get("sdp", ""), msg)
+    el = send_json(dave, bob_full, {"sid": "call5", "desc": {"type": "answer",
+                                                          "sdp": audio.replace("a=sendrecv", "a=inactive")}}, "h3")
+    check("calls: the browser's answer to it is taken", el.get("type") == "result", ET.tostring(el).decode())
+    send_json(dave, bob_full, {"sid": "call5", "bye": {"reason": "success"}}, "h4")
+    bob_jingle(bob, "session-terminate")
+    dave.close()
+    bob.close()
+
+
 def t_calls_after_restart():
     with open(CALL_STATE) as f:
         st = json.load(f)
@@ -724,6 +762,7 @@ if phase == "main":
     run("calls", t_calls)
     run("calls: content-add", t_calls_content)
     run("calls: ring first", t_calls_ring)
+    run("calls: content-modify", t_calls_modify)
 else:
     run("after restart", t_after_restart)
     run("calls after restart", t_calls_after_restart)

@@ -18,6 +18,8 @@ ejabberd) port_base=14000 ;;
 prosody) port_base=24000 ;;
 *) echo "usage: $0 EPODE EPODECTL ejabberd|prosody" >&2; exit 2 ;;
 esac
+# PORT_BASE moves every port, to run beside another copy of this test
+port_base=${PORT_BASE:-$port_base}
 export EJABBERD_C2S_PORT=$((port_base + 222)) EJABBERD_COMPONENT_PORT=$((port_base + 275))
 export EJABBERD_HTTP_PORT=$((port_base + 280)) EJABBERD_DIST_PORT=$((port_base + 279))
 export PROSODY_C2S_PORT=$((port_base + 222)) PROSODY_COMPONENT_PORT=$((port_base + 275))
