@@ -256,17 +256,6 @@ static void send_stanza(struct session *s, xmpp_stanza_t *st)
     buf_free(&b);
 }
 
-static void attr(struct buf *b, const char *name, const char *value)
-{
-    if (!value)
-        return;
-    buf_putc(b, ' ');
-    buf_puts(b, name);
-    buf_lit(b, "='");
-    buf_put_xml_strict(b, value);
-    buf_putc(b, '\'');
-}
-
 /* A stanza error answering `st` (which has its `from` stamped). */
 static void reply_error(struct c2s *c, xmpp_stanza_t *st, const char *type, const char *cond, const char *text)
 {
@@ -279,9 +268,9 @@ static void reply_result(struct session *s, xmpp_stanza_t *st)
     struct buf b;
     buf_init(&b, 8192);
     buf_lit(&b, "<iq xmlns='" NS_CLIENT "' type='result'");
-    attr(&b, "from", xmpp_stanza_get_to(st));
-    attr(&b, "to", s->jid);
-    attr(&b, "id", xmpp_stanza_get_id(st));
+    buf_put_attr(&b, "from", xmpp_stanza_get_to(st));
+    buf_put_attr(&b, "to", s->jid);
+    buf_put_attr(&b, "id", xmpp_stanza_get_id(st));
     buf_lit(&b, "/>");
     send_buf(s, &b);
     buf_free(&b);
@@ -369,13 +358,13 @@ static int item_hidden(const struct store_roster_item *it)
 static void put_item(struct buf *b, const struct store_roster_item *it, int removed)
 {
     buf_lit(b, "<item");
-    attr(b, "jid", it->jid);
+    buf_put_attr(b, "jid", it->jid);
     if (removed) {
         buf_lit(b, " subscription='remove'/>");
         return;
     }
-    attr(b, "name", it->name);
-    attr(b, "subscription", store_subscription_name(it->subscription));
+    buf_put_attr(b, "name", it->name);
+    buf_put_attr(b, "subscription", store_subscription_name(it->subscription));
     if (it->ask)
         buf_lit(b, " ask='subscribe'");
     if (it->approved)
@@ -407,8 +396,8 @@ static void roster_push(struct c2s *c, const char *bare, const struct store_rost
         char id[32];
         snprintf(id, sizeof(id), "push%lu", ++c->push_id);
         buf_lit(&b, "<iq xmlns='" NS_CLIENT "' type='set'");
-        attr(&b, "id", id);
-        attr(&b, "to", s->jid);
+        buf_put_attr(&b, "id", id);
+        buf_put_attr(&b, "to", s->jid);
         buf_lit(&b, "><query xmlns='" NS_ROSTER "'>");
         put_item(&b, it, removed);
         buf_lit(&b, "</query></iq>");
@@ -440,8 +429,8 @@ static void roster_get(struct session *s, xmpp_stanza_t *st)
     struct buf b;
     buf_init(&b, 16u << 20);
     buf_lit(&b, "<iq xmlns='" NS_CLIENT "' type='result'");
-    attr(&b, "id", xmpp_stanza_get_id(st));
-    attr(&b, "to", s->jid);
+    buf_put_attr(&b, "id", xmpp_stanza_get_id(st));
+    buf_put_attr(&b, "to", s->jid);
     buf_lit(&b, "><query xmlns='" NS_ROSTER "'>");
     for (size_t i = 0; r && i < r->n; i++)
         if (!item_hidden(&r->items[i]))
@@ -1429,7 +1418,7 @@ static void handle_bind(struct session *s, xmpp_stanza_t *st)
         struct buf b;
         buf_init(&b, 4096);
         buf_lit(&b, "<iq xmlns='" NS_CLIENT "' type='error'");
-        attr(&b, "id", id);
+        buf_put_attr(&b, "id", id);
         buf_lit(&b, "><error type='modify'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
                     "</error></iq>");
         send_buf(s, &b);
@@ -1482,7 +1471,7 @@ static void handle_bind(struct session *s, xmpp_stanza_t *st)
     struct buf b;
     buf_init(&b, 8192);
     buf_lit(&b, "<iq xmlns='" NS_CLIENT "' type='result'");
-    attr(&b, "id", id);
+    buf_put_attr(&b, "id", id);
     buf_lit(&b, "><bind xmlns='" NS_BIND "'><jid>");
     buf_put_xml_strict(&b, jid);
     buf_lit(&b, "</jid></bind></iq>");

@@ -151,6 +151,26 @@ static void call_write(struct calls *c, struct call *k)
     free(text);
 }
 
+/* A new call in memory (the store gets it at the next flush); NULL when
+ * out of memory. Only `local_len` bytes of `local` are kept (a bare JID
+ * out of a full one). `started` counts it as a call started here. */
+static struct call *call_new(struct calls *c, const char *sid, const char *local, size_t local_len,
+                             const char *remote, int browser_initiator, int started)
+{
+    struct call *k = calloc(1, sizeof(*k));
+    if (!k || !(k->sid = strdup(sid)) || !(k->local = strndup(local, local_len)) || !(k->remote = strdup(remote)) ||
+        !(k->out_queue = json_array()) || !(k->in_queue = json_array())) {
+        call_free(k);
+        return NULL;
+    }
+    k->browser_initiator = browser_initiator;
+    HASH_ADD_KEYPTR(hh, c->calls, k->sid, strlen(k->sid), k);
+    c->stats.active++;
+    if (started)
+        c->stats.started_total++;
+    return k;
+}
+
 /* A call that is not in memory (Epode restarted) comes back from the
  * store. Parties are updated too (a bare JID became full). */
 static struct call *call_load(struct calls *c, const char *sid)
@@ -161,28 +181,20 @@ static struct call *call_load(struct calls *c, const char *sid)
     struct store_jingle_session *s = NULL;
     if (store_jingle_session_get(c->o.store, sid, &s) != 0)
         return NULL;
-    struct call *k = calloc(1, sizeof(*k));
-    if (!k) {
-        store_jingle_session_free(s);
-        return NULL;
-    }
-    k->browser_initiator = s->role == STORE_JINGLE_INITIATOR;
-    k->sid = strdup(sid);
-    k->local = strdup(k->browser_initiator ? s->initiator : s->responder);
-    k->remote = strdup(k->browser_initiator ? s->responder : s->initiator);
-    k->state = s->state == STORE_JINGLE_ACTIVE ? C_ACTIVE : C_PENDING;
-    k->remote_desc_sent = 1;
-    if (s->contents && s->contents[0]) {
-        struct sdp_error e;
-        k->local_sdp = sdp_session_parse(s->contents, strlen(s->contents), &e);
+    int ours = s->role == STORE_JINGLE_INITIATOR;
+    const char *local = ours ? s->initiator : s->responder;
+    struct call *k = call_new(c, sid, local, strlen(local), ours ? s->responder : s->initiator, ours, 0);
+    if (k) {
+        k->state = s->state == STORE_JINGLE_ACTIVE ? C_ACTIVE : C_PENDING;
+        k->remote_desc_sent = 1;
+        if (s->contents && s->contents[0]) {
+            struct sdp_error e;
+            k->local_sdp = sdp_session_parse(s->contents, strlen(s->contents), &e);
+        }
     }
     store_jingle_session_free(s);
-    if (!k->sid || !k->local || !k->remote) {
-        call_free(k);
+    if (!k)
         return NULL;
-    }
-    HASH_ADD_KEYPTR(hh, c->calls, k->sid, strlen(k->sid), k);
-    c->stats.active++;
     log_info("calls", "sid=%s: restored from the store (%s <-> %s)", k->sid, k->local, k->remote);
     return k;
 }
@@ -210,17 +222,6 @@ static int same_party(const char *a, const char *b)
 /* ------------------------------------------------------------------ */
 /* Output                                                              */
 
-static void attr(struct buf *b, const char *name, const char *value)
-{
-    if (!value)
-        return;
-    buf_putc(b, ' ');
-    buf_puts(b, name);
-    buf_lit(b, "='");
-    buf_put_xml_strict(b, value);
-    buf_putc(b, '\'');
-}
-
 static int send_remote(struct calls *c, struct buf *b)
 {
     if (buf_failed(b))
@@ -241,9 +242,9 @@ static void to_browser(struct calls *c, struct call *k, json_t *msg)
     char id[48];
     snprintf(id, sizeof(id), CALLS_IQ_PREFIX "%lu", ++c->next_id);
     buf_lit(&b, "<iq xmlns='jabber:client' type='set'");
-    attr(&b, "id", id);
-    attr(&b, "from", k->remote);
-    attr(&b, "to", k->local);
+    buf_put_attr(&b, "id", id);
+    buf_put_attr(&b, "from", k->remote);
+    buf_put_attr(&b, "to", k->local);
     buf_lit(&b, "><json xmlns='" CALLS_NS_JSON "'>");
     buf_put_xml_strict(&b, text);
     buf_lit(&b, "</json></iq>");
@@ -264,15 +265,15 @@ static void answer(struct calls *c, xmpp_stanza_t *iq, int to_browser_side, cons
     if (to_browser_side)
         buf_lit(&b, " xmlns='jabber:client'");
     buf_puts(&b, cond ? " type='error'" : " type='result'");
-    attr(&b, "id", xmpp_stanza_get_id(iq));
-    attr(&b, "from", xmpp_stanza_get_to(iq));
-    attr(&b, "to", xmpp_stanza_get_from(iq));
+    buf_put_attr(&b, "id", xmpp_stanza_get_id(iq));
+    buf_put_attr(&b, "from", xmpp_stanza_get_to(iq));
+    buf_put_attr(&b, "to", xmpp_stanza_get_from(iq));
     if (!cond) {
         buf_lit(&b, "/>");
     } else {
         c->stats.refused_total++;
         buf_lit(&b, "><error");
-        attr(&b, "type", type);
+        buf_put_attr(&b, "type", type);
         buf_lit(&b, "><");
         buf_puts(&b, cond);
         buf_lit(&b, " xmlns='" NS_STANZAS "'/>");
@@ -303,9 +304,9 @@ static void answer(struct calls *c, xmpp_stanza_t *iq, int to_browser_side, cons
 static void iq_open(struct buf *b, struct call *k, const char *id)
 {
     buf_lit(b, "<iq type='set'");
-    attr(b, "id", id);
-    attr(b, "from", k->local);
-    attr(b, "to", k->remote);
+    buf_put_attr(b, "id", id);
+    buf_put_attr(b, "from", k->local);
+    buf_put_attr(b, "to", k->remote);
     buf_putc(b, '>');
 }
 
@@ -405,18 +406,18 @@ static int propose_out(struct calls *c, struct call *k, json_t *media)
     struct buf b;
     buf_init(&b, 8192);
     buf_lit(&b, "<message type='chat'");
-    attr(&b, "from", k->local);
-    attr(&b, "to", k->remote);
-    attr(&b, "id", k->sid);
+    buf_put_attr(&b, "from", k->local);
+    buf_put_attr(&b, "to", k->remote);
+    buf_put_attr(&b, "id", k->sid);
     buf_lit(&b, "><propose xmlns='" CALLS_NS_JMI "'");
-    attr(&b, "id", k->sid);
+    buf_put_attr(&b, "id", k->sid);
     buf_putc(&b, '>');
     int nmedia = 0;
     for (const struct sdp_media *m = k->local_sdp ? k->local_sdp->media : NULL; m; m = m->next) {
         if (!sdp_media_is_rtp(m) || !m->media)
             continue;
         buf_lit(&b, "<description xmlns='" NS_RTP "'");
-        attr(&b, "media", m->media);
+        buf_put_attr(&b, "media", m->media);
         buf_lit(&b, "/>");
         nmedia++;
     }
@@ -428,7 +429,7 @@ static int propose_out(struct calls *c, struct call *k, json_t *media)
         if (!streq(name, "audio") && !streq(name, "video"))
             continue;
         buf_lit(&b, "<description xmlns='" NS_RTP "'");
-        attr(&b, "media", name);
+        buf_put_attr(&b, "media", name);
         buf_lit(&b, "/>");
         nmedia++;
     }
@@ -445,12 +446,12 @@ static void jmi_out(struct calls *c, struct call *k, const char *what, const cha
     struct buf b;
     buf_init(&b, 4096);
     buf_lit(&b, "<message type='chat'");
-    attr(&b, "from", k->local);
-    attr(&b, "to", k->remote);
+    buf_put_attr(&b, "from", k->local);
+    buf_put_attr(&b, "to", k->remote);
     buf_lit(&b, "><");
     buf_puts(&b, what);
     buf_lit(&b, " xmlns='" CALLS_NS_JMI "'");
-    attr(&b, "id", k->sid);
+    buf_put_attr(&b, "id", k->sid);
     if (reason) {
         buf_lit(&b, "><reason xmlns='" JINGLE_NS "'><");
         buf_puts(&b, reason);
@@ -543,20 +544,25 @@ static void clear_added(struct call *k)
     k->nadded = 0;
 }
 
+/* Adds `mid` to k->added, the contents one Jingle action is about. */
+static void added_push(struct call *k, const char *mid)
+{
+    char **n = realloc(k->added, (k->nadded + 1) * sizeof(*n));
+    if (!n)
+        return;
+    k->added = n;
+    if ((n[k->nadded] = strdup(mid)))
+        k->nadded++;
+}
+
 /* The media of `newer` whose mid `older` lacks: remembered in k->added.
  * Returns how many. */
 static unsigned find_added(struct call *k, const struct sdp_session *older, const struct sdp_session *newer)
 {
     clear_added(k);
     for (const struct sdp_media *m = newer->media; m; m = m->next) {
-        if (!m->mid || (older && sdp_media_by_mid(older, m->mid)))
-            continue;
-        char **n = realloc(k->added, (k->nadded + 1) * sizeof(*n));
-        if (!n)
-            break;
-        k->added = n;
-        if ((n[k->nadded] = strdup(m->mid)))
-            k->nadded++;
+        if (m->mid && !(older && sdp_media_by_mid(older, m->mid)))
+            added_push(k, m->mid);
     }
     return k->nadded;
 }
@@ -653,14 +659,8 @@ static unsigned find_modified(struct call *k, const struct sdp_session *older, c
     clear_added(k);
     for (const struct sdp_media *m = newer->media; m; m = m->next) {
         const struct sdp_media *o = m->mid ? sdp_media_by_mid(older, m->mid) : NULL;
-        if (!o || sdp_media_direction(older, o) == sdp_media_direction(newer, m))
-            continue;
-        char **n = realloc(k->added, (k->nadded + 1) * sizeof(*n));
-        if (!n)
-            break;
-        k->added = n;
-        if ((n[k->nadded] = strdup(m->mid)))
-            k->nadded++;
+        if (o && sdp_media_direction(older, o) != sdp_media_direction(newer, m))
+            added_push(k, m->mid);
     }
     return k->nadded;
 }
@@ -784,20 +784,13 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
             else
                 snprintf(err, sizeof(err), "SDP: %s", se.what);
         } else if (streq(type, "offer") && !k) {
-            k = calloc(1, sizeof(*k));
-            if (!k || !(k->sid = strdup(sid)) || !(k->local = strdup(from)) || !(k->remote = strdup(to)) ||
-                !(k->out_queue = json_array()) || !(k->in_queue = json_array())) {
-                call_free(k);
-                k = NULL;
+            k = call_new(c, sid, from, strlen(from), to, 1, 1);
+            if (!k) {
                 sdp_session_free(s);
                 snprintf(err, sizeof(err), "out of memory");
             } else {
-                k->browser_initiator = 1;
                 k->local_sdp = s;
-            k->sdp_dirty = 1;
-                HASH_ADD_KEYPTR(hh, c->calls, k->sid, strlen(k->sid), k);
-                c->stats.active++;
-                c->stats.started_total++;
+                k->sdp_dirty = 1;
                 if (!strchr(to, '/')) {
                     k->state = C_PROPOSED;
                     rc = propose_out(c, k, NULL);
@@ -908,21 +901,11 @@ void calls_from_browser(struct calls *c, xmpp_stanza_t *iq)
         /* the browser rings before it offers: to a bare JID that is the
          * XEP-0353 propose; to a full JID the offer goes straight to it */
         json_t *media = json_object_get(ring, "media");
-        k = calloc(1, sizeof(*k));
         if (!json_is_array(media)) {
-            free(k);
-            k = NULL;
             snprintf(err, sizeof(err), "ring.media must be an array of \"audio\", \"video\"");
-        } else if (!k || !(k->sid = strdup(sid)) || !(k->local = strdup(from)) || !(k->remote = strdup(to)) ||
-                   !(k->out_queue = json_array()) || !(k->in_queue = json_array())) {
-            call_free(k);
-            k = NULL;
+        } else if (!(k = call_new(c, sid, from, strlen(from), to, 1, 1))) {
             snprintf(err, sizeof(err), "out of memory");
         } else {
-            k->browser_initiator = 1;
-            HASH_ADD_KEYPTR(hh, c->calls, k->sid, strlen(k->sid), k);
-            c->stats.active++;
-            c->stats.started_total++;
             if (strchr(to, '/')) {
                 k->state = C_RINGING;
             } else {
@@ -1098,18 +1081,12 @@ static int jingle_in(struct calls *c, xmpp_stanza_t *iq)
         }
         int fresh = !k;
         if (!k) {
-            k = calloc(1, sizeof(*k));
-            if (!k || !(k->sid = strdup(j->sid)) || !(k->local = strdup(to)) || !(k->remote = strdup(from)) ||
-                !(k->out_queue = json_array()) || !(k->in_queue = json_array())) {
-                call_free(k);
+            if (!(k = call_new(c, j->sid, to, strlen(to), from, 0, 1))) {
                 free(sdp);
                 sdp_session_free(rs);
                 answer(c, iq, 0, "wait", "resource-constraint", NULL, NULL);
                 break;
             }
-            HASH_ADD_KEYPTR(hh, c->calls, k->sid, strlen(k->sid), k);
-            c->stats.active++;
-            c->stats.started_total++;
         } else {
             free(k->remote);
             k->remote = strdup(from);
@@ -1274,17 +1251,9 @@ static int jmi_in(struct calls *c, xmpp_stanza_t *msg, xmpp_stanza_t *el)
     if (streq(what, "propose")) {
         if (k)
             return 1; /* a copy (carbons, several devices): already ringing */
-        k = calloc(1, sizeof(*k));
-        size_t bl = strcspn(to, "/");
-        if (!k || !(k->sid = strdup(sid)) || !(k->local = strndup(to, bl)) || !(k->remote = strdup(from)) ||
-            !(k->out_queue = json_array()) || !(k->in_queue = json_array())) {
-            call_free(k);
+        if (!(k = call_new(c, sid, to, strcspn(to, "/"), from, 0, 1)))
             return 1;
-        }
         k->state = C_PROPOSED;
-        HASH_ADD_KEYPTR(hh, c->calls, k->sid, strlen(k->sid), k);
-        c->stats.active++;
-        c->stats.started_total++;
         call_save(c, k, 1);
         /* every session of the user rings; the first to accept takes it */
         ring(c, k, media_list(NULL, el));

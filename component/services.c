@@ -31,24 +31,13 @@ static void send_buf(struct services *sv, xmpp_stanza_t *st, struct buf *b)
         log_warn("services", "reply dropped: the link queue is full");
 }
 
-static void attr(struct buf *b, const char *name, const char *value)
-{
-    if (!value)
-        return;
-    buf_putc(b, ' ');
-    buf_puts(b, name);
-    buf_lit(b, "='");
-    buf_put_xml_strict(b, value);
-    buf_putc(b, '\'');
-}
-
 /* <iq type='result' from=TO to=FROM id=ID> */
 static void open_result(struct buf *b, xmpp_stanza_t *st)
 {
     buf_lit(b, "<iq type='result'");
-    attr(b, "from", xmpp_stanza_get_to(st));
-    attr(b, "to", xmpp_stanza_get_from(st));
-    attr(b, "id", xmpp_stanza_get_id(st));
+    buf_put_attr(b, "from", xmpp_stanza_get_to(st));
+    buf_put_attr(b, "to", xmpp_stanza_get_from(st));
+    buf_put_attr(b, "id", xmpp_stanza_get_id(st));
     buf_putc(b, '>');
 }
 
@@ -66,11 +55,11 @@ void services_reply_error(struct services *sv, xmpp_stanza_t *st, const char *ty
     buf_putc(&b, '<');
     buf_puts(&b, name);
     buf_lit(&b, " type='error'");
-    attr(&b, "from", xmpp_stanza_get_to(st));
-    attr(&b, "to", xmpp_stanza_get_from(st));
-    attr(&b, "id", xmpp_stanza_get_id(st));
+    buf_put_attr(&b, "from", xmpp_stanza_get_to(st));
+    buf_put_attr(&b, "to", xmpp_stanza_get_from(st));
+    buf_put_attr(&b, "id", xmpp_stanza_get_id(st));
     buf_lit(&b, "><error");
-    attr(&b, "type", type);
+    buf_put_attr(&b, "type", type);
     buf_lit(&b, "><");
     buf_puts(&b, condition);
     buf_lit(&b, " xmlns='" NS_STANZAS "'/>");
@@ -182,12 +171,12 @@ static void put_service(struct services *sv, struct buf *b, const struct ice_ser
                         const char *user)
 {
     buf_lit(b, "<service");
-    attr(b, "type", s->type);
-    attr(b, "host", s->host);
+    buf_put_attr(b, "type", s->type);
+    buf_put_attr(b, "host", s->host);
     buf_lit(b, " port='");
     buf_put_u64(b, s->port);
     buf_putc(b, '\'');
-    attr(b, "transport", s->transport);
+    buf_put_attr(b, "transport", s->transport);
     if (strcmp(s->type, "stun") != 0) {
         char username[600], password[64];
         time_t exp;
@@ -197,9 +186,9 @@ static void put_service(struct services *sv, struct buf *b, const struct ice_ser
             char iso[32];
             gmtime_r(&exp, &tm);
             strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
-            attr(b, "username", username);
-            attr(b, "password", password);
-            attr(b, "expires", iso);
+            buf_put_attr(b, "username", username);
+            buf_put_attr(b, "password", password);
+            buf_put_attr(b, "expires", iso);
             buf_lit(b, " restricted='1'");
         }
     }

@@ -134,3 +134,14 @@ void buf_put_xml_strict(struct buf *b, const char *s)
         s++;
     }
 }
+
+void buf_put_attr(struct buf *b, const char *name, const char *value)
+{
+    if (!value)
+        return;
+    buf_putc(b, ' ');
+    buf_puts(b, name);
+    buf_lit(b, "='");
+    buf_put_xml_strict(b, value);
+    buf_putc(b, '\'');
+}

@@ -64,5 +64,7 @@ void buf_put_i64(struct buf *b, int64_t v);
 void buf_put_xml(struct buf *b, const char *s);
 /* Always escaped, whatever raw_text says. */
 void buf_put_xml_strict(struct buf *b, const char *s);
+/* ` name='value'` with the value escaped; nothing when value is NULL. */
+void buf_put_attr(struct buf *b, const char *name, const char *value);
 
 #endif
